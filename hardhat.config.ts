@@ -3,6 +3,8 @@ import { createRequire } from "node:module";
 import hardhatToolboxMochaEthersPlugin from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
 import { configVariable, defineConfig } from "hardhat/config";
 
+import { tasks } from "./tasks/index.js";
+
 const require = createRequire(import.meta.url);
 
 // solc-js from the pinned npm package: builds never download a compiler.
@@ -11,12 +13,14 @@ const compiler = {
   path: require.resolve("solc/soljson.js"),
   settings: {
     optimizer: { enabled: true, runs: 10_000 },
+    viaIR: true,
     evmVersion: "cancun",
   },
 };
 
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthersPlugin],
+  tasks,
   solidity: {
     profiles: {
       default: compiler,
