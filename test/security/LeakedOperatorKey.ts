@@ -3,15 +3,7 @@
 // arguments, or a ChargeSkipped event in chargeMany) and leave every token balance where it was.
 import { expect } from "chai";
 
-import {
-  AMOUNT,
-  PERIOD,
-  SkipReason,
-  Status,
-  ethers,
-  networkHelpers,
-  subscribedFixture,
-} from "../fixtures.js";
+import { AMOUNT, PERIOD, SkipReason, Status, ethers, networkHelpers, subscribedFixture } from "../fixtures.js";
 import { expectBalanceChanges, expectNoBalanceMoves, snapshotBalances } from "./balances.js";
 
 const { loadFixture, time } = networkHelpers;
