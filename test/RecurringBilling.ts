@@ -1,0 +1,1250 @@
+import { anyUint, anyValue } from "@nomicfoundation/hardhat-ethers-chai-matchers/withArgs";
+import { expect } from "chai";
+
+import {
+  AMOUNT,
+  CUSTOMER_FUNDS,
+  DAY,
+  GRACE_PERIOD,
+  MAX_CHARGES,
+  PERIOD,
+  SkipReason,
+  Status,
+  TRIAL,
+  deployBillingFixture,
+  dueFixture,
+  ethers,
+  fundAndApprove,
+  merchantWithPlanFixture,
+  networkHelpers,
+  signPermit,
+  subscribedFixture,
+} from "./fixtures.js";
+
+const { loadFixture, time } = networkHelpers;
+
+/** Fixes the timestamp of the next block `offset` seconds after the latest one, and returns it. */
+async function nextBlockAt(offset = 1n): Promise<bigint> {
+  const timestamp = BigInt(await time.latest()) + offset;
+  await time.setNextBlockTimestamp(timestamp);
+  return timestamp;
+}
+
+describe("RecurringBilling", function () {
+  /** The first subscription, due, with the customer's balance moved away so that the charge fails. */
+  async function brokeFixture() {
+    const base = await dueFixture();
+    const { token, customer, outsider } = base;
+    await token.connect(customer).transfer(outsider.address, await token.balanceOf(customer.address));
+    return base;
+  }
+
+  /** {brokeFixture} after one failed charge: the first subscription is past due. */
+  async function pastDueFixture() {
+    const base = await brokeFixture();
+    const { billing, operator, subscriptionId } = base;
+    await billing.connect(operator).charge(subscriptionId);
+    const pastDueSince = await billing.pastDueSince(subscriptionId);
+    return { ...base, pastDueSince };
+  }
+
+  /** A second merchant, administered by `otherAdmin`, with one subscription of the first customer. */
+  async function twoMerchantsFixture() {
+    const base = await subscribedFixture();
+    const { billing, token, otherAdmin, outsider, customer } = base;
+    await billing.connect(otherAdmin).registerMerchant(outsider.address);
+    const otherMerchantId = await billing.merchantCount();
+    await billing.connect(otherAdmin).createPlan(otherMerchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
+    await billing.connect(customer).subscribe(await billing.planCount());
+    const otherSubscriptionId = await billing.subscriptionCount();
+    return { ...base, otherMerchantId, otherSubscriptionId };
+  }
+
+  describe("deployment", function () {
+    it("sets the owner, registry and grace period, with no merchant, plan or subscription", async function () {
+      const { billing, registry, safe } = await loadFixture(deployBillingFixture);
+      expect(await billing.owner()).to.equal(safe.address);
+      expect(await billing.registry()).to.equal(await registry.getAddress());
+      expect(await billing.gracePeriod()).to.equal(GRACE_PERIOD);
+      expect(await billing.MIN_PERIOD()).to.equal(60n);
+      expect(await billing.merchantCount()).to.equal(0n);
+      expect(await billing.planCount()).to.equal(0n);
+      expect(await billing.subscriptionCount()).to.equal(0n);
+      expect(await billing.paused()).to.equal(false);
+    });
+
+    it("reverts with BillingZeroAddress when the registry is zero", async function () {
+      const { billing, safe } = await loadFixture(deployBillingFixture);
+      await expect(
+        ethers.deployContract("RecurringBilling", [safe.address, ethers.ZeroAddress, GRACE_PERIOD]),
+      ).to.be.revertedWithCustomError(billing, "BillingZeroAddress");
+    });
+
+    it("reverts with OwnableInvalidOwner when the owner is zero", async function () {
+      const { billing, registry } = await loadFixture(deployBillingFixture);
+      await expect(
+        ethers.deployContract("RecurringBilling", [ethers.ZeroAddress, await registry.getAddress(), GRACE_PERIOD]),
+      )
+        .to.be.revertedWithCustomError(billing, "OwnableInvalidOwner")
+        .withArgs(ethers.ZeroAddress);
+    });
+  });
+
+  describe("merchants", function () {
+    describe("registerMerchant", function () {
+      it("assigns sequential ids, makes the caller admin and emits MerchantRegistered", async function () {
+        const { billing, merchantAdmin, beneficiary, otherAdmin, outsider } = await loadFixture(deployBillingFixture);
+        await expect(billing.connect(merchantAdmin).registerMerchant(beneficiary.address))
+          .to.emit(billing, "MerchantRegistered")
+          .withArgs(1n, merchantAdmin.address, beneficiary.address);
+        await expect(billing.connect(otherAdmin).registerMerchant(outsider.address))
+          .to.emit(billing, "MerchantRegistered")
+          .withArgs(2n, otherAdmin.address, outsider.address);
+        expect(await billing.merchantCount()).to.equal(2n);
+        const merchant = await billing.getMerchant(1n);
+        expect(merchant.beneficiary).to.equal(beneficiary.address);
+        expect(merchant.admin).to.equal(merchantAdmin.address);
+        expect(merchant.pendingAdmin).to.equal(ethers.ZeroAddress);
+        expect(merchant.paused).to.equal(false);
+      });
+
+      it("returns the new id", async function () {
+        const { billing, merchantAdmin, beneficiary } = await loadFixture(deployBillingFixture);
+        expect(await billing.connect(merchantAdmin).registerMerchant.staticCall(beneficiary.address)).to.equal(1n);
+      });
+
+      it("reverts with BillingZeroAddress when the beneficiary is zero", async function () {
+        const { billing, merchantAdmin } = await loadFixture(deployBillingFixture);
+        await expect(billing.connect(merchantAdmin).registerMerchant(ethers.ZeroAddress)).to.be.revertedWithCustomError(
+          billing,
+          "BillingZeroAddress",
+        );
+      });
+    });
+
+    describe("setBeneficiary", function () {
+      it("pays later charges to the new beneficiary and emits BeneficiaryChanged", async function () {
+        const { billing, token, merchantAdmin, beneficiary, operator, customer, outsider, merchantId, subscriptionId } =
+          await loadFixture(dueFixture);
+        await expect(billing.connect(merchantAdmin).setBeneficiary(merchantId, outsider.address))
+          .to.emit(billing, "BeneficiaryChanged")
+          .withArgs(merchantId, beneficiary.address, outsider.address);
+        expect((await billing.getMerchant(merchantId)).beneficiary).to.equal(outsider.address);
+        await expect(billing.connect(operator).charge(subscriptionId)).to.changeTokenBalances(
+          ethers,
+          token,
+          [customer, outsider, beneficiary],
+          [-AMOUNT, AMOUNT, 0n],
+        );
+      });
+
+      it("reverts with BillingZeroAddress when the beneficiary is zero", async function () {
+        const { billing, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(
+          billing.connect(merchantAdmin).setBeneficiary(merchantId, ethers.ZeroAddress),
+        ).to.be.revertedWithCustomError(billing, "BillingZeroAddress");
+      });
+
+      it("reverts with BillingNotMerchantAdmin for an operator", async function () {
+        const { billing, operator, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(operator).setBeneficiary(merchantId, operator.address))
+          .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
+          .withArgs(merchantId, operator.address);
+      });
+
+      it("reverts with BillingUnknownMerchant for an unknown merchant", async function () {
+        const { billing, merchantAdmin, beneficiary } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(merchantAdmin).setBeneficiary(2n, beneficiary.address))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownMerchant")
+          .withArgs(2n);
+      });
+    });
+
+    describe("transferMerchantAdmin and acceptMerchantAdmin", function () {
+      it("hands the merchant over in two steps", async function () {
+        const { billing, merchantAdmin, otherAdmin, beneficiary, merchantId } =
+          await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(merchantAdmin).transferMerchantAdmin(merchantId, otherAdmin.address))
+          .to.emit(billing, "MerchantAdminTransferStarted")
+          .withArgs(merchantId, merchantAdmin.address, otherAdmin.address);
+        let merchant = await billing.getMerchant(merchantId);
+        expect(merchant.admin).to.equal(merchantAdmin.address);
+        expect(merchant.pendingAdmin).to.equal(otherAdmin.address);
+
+        await expect(billing.connect(otherAdmin).acceptMerchantAdmin(merchantId))
+          .to.emit(billing, "MerchantAdminTransferred")
+          .withArgs(merchantId, merchantAdmin.address, otherAdmin.address);
+        merchant = await billing.getMerchant(merchantId);
+        expect(merchant.admin).to.equal(otherAdmin.address);
+        expect(merchant.pendingAdmin).to.equal(ethers.ZeroAddress);
+
+        await expect(billing.connect(merchantAdmin).setBeneficiary(merchantId, merchantAdmin.address))
+          .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
+          .withArgs(merchantId, merchantAdmin.address);
+        await expect(billing.connect(otherAdmin).setBeneficiary(merchantId, otherAdmin.address))
+          .to.emit(billing, "BeneficiaryChanged")
+          .withArgs(merchantId, beneficiary.address, otherAdmin.address);
+      });
+
+      it("cancels a pending handover when the new admin is zero", async function () {
+        const { billing, merchantAdmin, otherAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await billing.connect(merchantAdmin).transferMerchantAdmin(merchantId, otherAdmin.address);
+        await expect(billing.connect(merchantAdmin).transferMerchantAdmin(merchantId, ethers.ZeroAddress))
+          .to.emit(billing, "MerchantAdminTransferStarted")
+          .withArgs(merchantId, merchantAdmin.address, ethers.ZeroAddress);
+        await expect(billing.connect(otherAdmin).acceptMerchantAdmin(merchantId))
+          .to.be.revertedWithCustomError(billing, "BillingNotPendingAdmin")
+          .withArgs(merchantId, otherAdmin.address);
+      });
+
+      it("reverts acceptMerchantAdmin with BillingNotPendingAdmin for anyone but the pending admin", async function () {
+        const { billing, merchantAdmin, otherAdmin, operator, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await billing.connect(merchantAdmin).transferMerchantAdmin(merchantId, otherAdmin.address);
+        await expect(billing.connect(operator).acceptMerchantAdmin(merchantId))
+          .to.be.revertedWithCustomError(billing, "BillingNotPendingAdmin")
+          .withArgs(merchantId, operator.address);
+        await expect(billing.connect(merchantAdmin).acceptMerchantAdmin(merchantId))
+          .to.be.revertedWithCustomError(billing, "BillingNotPendingAdmin")
+          .withArgs(merchantId, merchantAdmin.address);
+      });
+
+      it("reverts acceptMerchantAdmin with BillingNotPendingAdmin when no handover is pending", async function () {
+        const { billing, otherAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(otherAdmin).acceptMerchantAdmin(merchantId))
+          .to.be.revertedWithCustomError(billing, "BillingNotPendingAdmin")
+          .withArgs(merchantId, otherAdmin.address);
+      });
+
+      it("reverts transferMerchantAdmin with BillingNotMerchantAdmin for anyone but the admin", async function () {
+        const { billing, operator, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(operator).transferMerchantAdmin(merchantId, operator.address))
+          .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
+          .withArgs(merchantId, operator.address);
+      });
+
+      it("reverts transferMerchantAdmin with BillingUnknownMerchant for an unknown merchant", async function () {
+        const { billing, merchantAdmin, otherAdmin } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(merchantAdmin).transferMerchantAdmin(0n, otherAdmin.address))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownMerchant")
+          .withArgs(0n);
+      });
+    });
+
+    describe("setMerchantPaused", function () {
+      it("pauses and resumes the merchant's charges, emitting MerchantPauseSet", async function () {
+        const { billing, merchantAdmin, operator, merchantId, subscriptionId } = await loadFixture(dueFixture);
+        await expect(billing.connect(merchantAdmin).setMerchantPaused(merchantId, true))
+          .to.emit(billing, "MerchantPauseSet")
+          .withArgs(merchantId, true);
+        expect((await billing.getMerchant(merchantId)).paused).to.equal(true);
+        expect(await billing.isDue(subscriptionId)).to.equal(false);
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingMerchantPaused")
+          .withArgs(merchantId);
+
+        await expect(billing.connect(merchantAdmin).setMerchantPaused(merchantId, false))
+          .to.emit(billing, "MerchantPauseSet")
+          .withArgs(merchantId, false);
+        expect(await billing.isDue(subscriptionId)).to.equal(true);
+        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+      });
+
+      it("blocks new subscriptions with BillingMerchantPaused", async function () {
+        const { billing, token, safe, merchantAdmin, customer, merchantId, planId } =
+          await loadFixture(merchantWithPlanFixture);
+        await fundAndApprove(token, safe, customer, await billing.getAddress());
+        await billing.connect(merchantAdmin).setMerchantPaused(merchantId, true);
+        await expect(billing.connect(customer).subscribe(planId))
+          .to.be.revertedWithCustomError(billing, "BillingMerchantPaused")
+          .withArgs(merchantId);
+      });
+
+      it("leaves other merchants' subscriptions chargeable", async function () {
+        const { billing, otherAdmin, operator, subscriptionId, otherSubscriptionId, otherMerchantId } =
+          await loadFixture(twoMerchantsFixture);
+        await billing.connect(otherAdmin).setMerchantPaused(otherMerchantId, true);
+        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        expect(await billing.isDue(otherSubscriptionId)).to.equal(false);
+        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+      });
+
+      it("reverts with BillingNotMerchantAdmin for an operator, which can neither pause nor unpause", async function () {
+        const { billing, merchantAdmin, operator, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(operator).setMerchantPaused(merchantId, true))
+          .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
+          .withArgs(merchantId, operator.address);
+        await billing.connect(merchantAdmin).setMerchantPaused(merchantId, true);
+        await expect(billing.connect(operator).setMerchantPaused(merchantId, false))
+          .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
+          .withArgs(merchantId, operator.address);
+      });
+
+      it("reverts with BillingUnknownMerchant for an unknown merchant", async function () {
+        const { billing, merchantAdmin } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(merchantAdmin).setMerchantPaused(7n, true))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownMerchant")
+          .withArgs(7n);
+      });
+    });
+
+    describe("getMerchant", function () {
+      it("returns an empty record for an unknown merchant", async function () {
+        const { billing } = await loadFixture(merchantWithPlanFixture);
+        const merchant = await billing.getMerchant(2n);
+        expect(merchant.admin).to.equal(ethers.ZeroAddress);
+        expect(merchant.beneficiary).to.equal(ethers.ZeroAddress);
+      });
+    });
+  });
+
+  describe("plans", function () {
+    describe("createPlan", function () {
+      it("stores the terms, assigns sequential ids and emits PlanCreated", async function () {
+        const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        const tokenAddress = await token.getAddress();
+        const planId = (await billing.planCount()) + 1n;
+        await expect(billing.connect(merchantAdmin).createPlan(merchantId, tokenAddress, 5n, 3600n, 60n, 12n))
+          .to.emit(billing, "PlanCreated")
+          .withArgs(planId, merchantId, tokenAddress, 5n, 3600n, 60n, 12n);
+        expect(await billing.planCount()).to.equal(planId);
+        const plan = await billing.getPlan(planId);
+        expect(plan.token).to.equal(tokenAddress);
+        expect(plan.merchantId).to.equal(merchantId);
+        expect(plan.amount).to.equal(5n);
+        expect(plan.period).to.equal(3600n);
+        expect(plan.trialPeriod).to.equal(60n);
+        expect(plan.maxCharges).to.equal(12n);
+        expect(plan.active).to.equal(true);
+      });
+
+      it("accepts the boundaries: a period of MIN_PERIOD and an amount of 2^96 - 1", async function () {
+        const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        const maxAmount = 2n ** 96n - 1n;
+        await expect(
+          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), maxAmount, 60n, 0n, 0n),
+        ).to.emit(billing, "PlanCreated");
+        const plan = await billing.getPlan(await billing.planCount());
+        expect(plan.amount).to.equal(maxAmount);
+        expect(plan.period).to.equal(60n);
+      });
+
+      it("reverts with BillingInvalidToken when the token has no code", async function () {
+        const { billing, merchantAdmin, outsider, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(merchantAdmin).createPlan(merchantId, outsider.address, AMOUNT, PERIOD, 0n, 0n))
+          .to.be.revertedWithCustomError(billing, "BillingInvalidToken")
+          .withArgs(outsider.address);
+      });
+
+      it("reverts with BillingInvalidAmount when the amount is zero", async function () {
+        const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(
+          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), 0n, PERIOD, 0n, 0n),
+        )
+          .to.be.revertedWithCustomError(billing, "BillingInvalidAmount")
+          .withArgs(0n);
+      });
+
+      it("reverts with BillingInvalidAmount when the amount does not fit in 96 bits", async function () {
+        const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(
+          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), 2n ** 96n, PERIOD, 0n, 0n),
+        )
+          .to.be.revertedWithCustomError(billing, "BillingInvalidAmount")
+          .withArgs(2n ** 96n);
+      });
+
+      it("reverts with BillingInvalidPeriod when the period is shorter than MIN_PERIOD", async function () {
+        const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(
+          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, 59n, 0n, 0n),
+        )
+          .to.be.revertedWithCustomError(billing, "BillingInvalidPeriod")
+          .withArgs(59n);
+      });
+
+      it("reverts with BillingNotMerchantAdmin for an operator", async function () {
+        const { billing, token, operator, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(operator).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n))
+          .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
+          .withArgs(merchantId, operator.address);
+      });
+
+      it("reverts with BillingUnknownMerchant for an unknown merchant", async function () {
+        const { billing, token, merchantAdmin } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(merchantAdmin).createPlan(9n, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownMerchant")
+          .withArgs(9n);
+      });
+    });
+
+    describe("setPlanActive", function () {
+      it("closes a plan to new subscriptions but keeps charging existing ones", async function () {
+        const { billing, merchantAdmin, operator, customers, planId, subscriptionId } = await loadFixture(dueFixture);
+        await expect(billing.connect(merchantAdmin).setPlanActive(planId, false))
+          .to.emit(billing, "PlanActiveSet")
+          .withArgs(planId, false);
+        expect((await billing.getPlan(planId)).active).to.equal(false);
+        await expect(billing.connect(customers[1]).subscribe(planId))
+          .to.be.revertedWithCustomError(billing, "BillingPlanInactive")
+          .withArgs(planId);
+        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+      });
+
+      it("reopens a closed plan", async function () {
+        const { billing, merchantAdmin, customers, planId } = await loadFixture(subscribedFixture);
+        await billing.connect(merchantAdmin).setPlanActive(planId, false);
+        await expect(billing.connect(merchantAdmin).setPlanActive(planId, true))
+          .to.emit(billing, "PlanActiveSet")
+          .withArgs(planId, true);
+        await expect(billing.connect(customers[1]).subscribe(planId)).to.emit(billing, "Subscribed");
+      });
+
+      it("reverts with BillingUnknownPlan for an unknown plan", async function () {
+        const { billing, merchantAdmin } = await loadFixture(merchantWithPlanFixture);
+        await expect(billing.connect(merchantAdmin).setPlanActive(42n, false))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownPlan")
+          .withArgs(42n);
+      });
+
+      it("reverts with BillingNotMerchantAdmin for anyone but the plan's merchant admin", async function () {
+        const { billing, otherAdmin, planId } = await loadFixture(twoMerchantsFixture);
+        await expect(billing.connect(otherAdmin).setPlanActive(planId, false))
+          .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
+          .withArgs(1n, otherAdmin.address);
+      });
+    });
+
+    describe("getPlan", function () {
+      it("returns an empty plan for an unknown id", async function () {
+        const { billing } = await loadFixture(merchantWithPlanFixture);
+        const plan = await billing.getPlan(99n);
+        expect(plan.token).to.equal(ethers.ZeroAddress);
+        expect(plan.merchantId).to.equal(0n);
+      });
+    });
+  });
+
+  describe("subscriptions", function () {
+    /** A funded, approving customer and the merchant's plans, nobody subscribed yet. */
+    async function readyToSubscribeFixture() {
+      const base = await merchantWithPlanFixture();
+      const { billing, token, safe, customer } = base;
+      await fundAndApprove(token, safe, customer, await billing.getAddress());
+      return base;
+    }
+
+    describe("subscribe", function () {
+      it("charges the first period at once and schedules the next one period later", async function () {
+        const { billing, token, customer, beneficiary, merchantId, planId } =
+          await loadFixture(readyToSubscribeFixture);
+        const now = await nextBlockAt();
+        const tx = billing.connect(customer).subscribe(planId);
+        await expect(tx)
+          .to.emit(billing, "Subscribed")
+          .withArgs(1n, merchantId, customer.address, planId, await token.getAddress(), AMOUNT, PERIOD, now, 0n);
+        await expect(tx)
+          .to.emit(billing, "Charged")
+          .withArgs(1n, merchantId, customer.address, AMOUNT, 0n, now + PERIOD);
+        await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
+
+        const sub = await billing.getSubscription(1n);
+        expect(sub.customer).to.equal(customer.address);
+        expect(sub.planId).to.equal(planId);
+        expect(sub.nextChargeAt).to.equal(now + PERIOD);
+        expect(sub.chargeCount).to.equal(1n);
+        expect(sub.status).to.equal(Status.Active);
+        expect(await billing.statusOf(1n)).to.equal(Status.Active);
+        expect(await billing.nextChargeAt(1n)).to.equal(now + PERIOD);
+        expect(await billing.isDue(1n)).to.equal(false);
+      });
+
+      it("assigns sequential ids and returns the new one", async function () {
+        const { billing, customer, planId } = await loadFixture(readyToSubscribeFixture);
+        expect(await billing.connect(customer).subscribe.staticCall(planId)).to.equal(1n);
+        await billing.connect(customer).subscribe(planId);
+        expect(await billing.connect(customer).subscribe.staticCall(planId)).to.equal(2n);
+        await billing.connect(customer).subscribe(planId);
+        expect(await billing.subscriptionCount()).to.equal(2n);
+      });
+
+      it("charges nothing during a trial and schedules period 0 at its end", async function () {
+        const { billing, token, customer, beneficiary, merchantId, trialPlanId } =
+          await loadFixture(readyToSubscribeFixture);
+        const now = await nextBlockAt();
+        const tx = billing.connect(customer).subscribe(trialPlanId);
+        await expect(tx)
+          .to.emit(billing, "Subscribed")
+          .withArgs(
+            1n,
+            merchantId,
+            customer.address,
+            trialPlanId,
+            await token.getAddress(),
+            AMOUNT,
+            PERIOD,
+            now + TRIAL,
+            0n,
+          );
+        await expect(tx).not.to.emit(billing, "Charged");
+        await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [0n, 0n]);
+        const sub = await billing.getSubscription(1n);
+        expect(sub.nextChargeAt).to.equal(now + TRIAL);
+        expect(sub.chargeCount).to.equal(0n);
+        expect(sub.status).to.equal(Status.Active);
+      });
+
+      it("completes at once a plan of a single charge without trial", async function () {
+        const { billing, token, merchantAdmin, customer, merchantId } = await loadFixture(readyToSubscribeFixture);
+        await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 1n);
+        const planId = await billing.planCount();
+        const tx = billing.connect(customer).subscribe(planId);
+        await expect(tx).to.emit(billing, "Charged");
+        await expect(tx).to.emit(billing, "SubscriptionCompleted").withArgs(1n, merchantId, customer.address);
+        expect(await billing.statusOf(1n)).to.equal(Status.Completed);
+        expect(await billing.isDue(1n)).to.equal(false);
+      });
+
+      it("reverts with the token's error and creates nothing when the allowance is short", async function () {
+        const { billing, token, customer, planId } = await loadFixture(readyToSubscribeFixture);
+        const billingAddress = await billing.getAddress();
+        await token.connect(customer).approve(billingAddress, AMOUNT - 1n);
+        await expect(billing.connect(customer).subscribe(planId))
+          .to.be.revertedWithCustomError(token, "ERC20InsufficientAllowance")
+          .withArgs(billingAddress, AMOUNT - 1n, AMOUNT);
+        expect(await billing.subscriptionCount()).to.equal(0n);
+      });
+
+      it("reverts with BillingUnknownPlan for an unknown plan", async function () {
+        const { billing, customer } = await loadFixture(readyToSubscribeFixture);
+        await expect(billing.connect(customer).subscribe(0n))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownPlan")
+          .withArgs(0n);
+        await expect(billing.connect(customer).subscribe(4n))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownPlan")
+          .withArgs(4n);
+      });
+
+      it("reverts with EnforcedPause while globally paused", async function () {
+        const { billing, safe, customer, planId } = await loadFixture(readyToSubscribeFixture);
+        await billing.connect(safe).pause();
+        await expect(billing.connect(customer).subscribe(planId)).to.be.revertedWithCustomError(
+          billing,
+          "EnforcedPause",
+        );
+      });
+    });
+
+    describe("subscribeWithPermit", function () {
+      /** A funded customer who has approved nothing, and a signed permit for three periods. */
+      async function permitFixture() {
+        const base = await merchantWithPlanFixture();
+        const { billing, token, safe, customer } = base;
+        await token.connect(safe).mint(customer.address, CUSTOMER_FUNDS);
+        const value = AMOUNT * 3n;
+        const deadline = BigInt(await time.latest()) + 3600n;
+        const signature = await signPermit(token, customer, await billing.getAddress(), value, deadline);
+        return { ...base, value, deadline, signature };
+      }
+
+      it("approves and subscribes in one transaction", async function () {
+        const { billing, token, customer, beneficiary, merchantId, planId, value, deadline, signature } =
+          await loadFixture(permitFixture);
+        const { v, r, s } = signature;
+        const tx = billing.connect(customer).subscribeWithPermit(planId, value, deadline, v, r, s);
+        await expect(tx).to.emit(billing, "Subscribed");
+        await expect(tx).to.emit(billing, "Charged").withArgs(1n, merchantId, customer.address, AMOUNT, 0n, anyUint);
+        await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
+        expect(await token.allowance(customer.address, await billing.getAddress())).to.equal(value - AMOUNT);
+        expect(await token.nonces(customer.address)).to.equal(1n);
+        expect(await billing.statusOf(1n)).to.equal(Status.Active);
+      });
+
+      it("tolerates a front-run permit when the allowance it set is in place", async function () {
+        const { billing, token, customer, outsider, planId, value, deadline, signature } =
+          await loadFixture(permitFixture);
+        const { v, r, s } = signature;
+        await token.connect(outsider).permit(customer.address, await billing.getAddress(), value, deadline, v, r, s);
+        await expect(billing.connect(customer).subscribeWithPermit(planId, value, deadline, v, r, s))
+          .to.emit(billing, "Subscribed")
+          .withArgs(1n, anyUint, customer.address, planId, anyValue, AMOUNT, PERIOD, anyUint, 0n);
+        expect(await billing.statusOf(1n)).to.equal(Status.Active);
+      });
+
+      it("reverts with BillingPermitFailed when the permit fails and the allowance is short", async function () {
+        const { billing, customer, planId, value, deadline, signature } = await loadFixture(permitFixture);
+        const { v, r, s } = signature;
+        await expect(billing.connect(customer).subscribeWithPermit(planId, value + 1n, deadline, v, r, s))
+          .to.be.revertedWithCustomError(billing, "BillingPermitFailed")
+          .withArgs(planId);
+      });
+
+      it("reverts with BillingPermitFailed when the permit has expired and nothing is approved", async function () {
+        const { billing, token, customer, planId } = await loadFixture(permitFixture);
+        const deadline = BigInt(await time.latest());
+        const { v, r, s } = await signPermit(token, customer, await billing.getAddress(), AMOUNT, deadline);
+        await expect(billing.connect(customer).subscribeWithPermit(planId, AMOUNT, deadline, v, r, s))
+          .to.be.revertedWithCustomError(billing, "BillingPermitFailed")
+          .withArgs(planId);
+      });
+
+      it("reverts with BillingUnknownPlan for an unknown plan", async function () {
+        const { billing, customer, value, deadline, signature } = await loadFixture(permitFixture);
+        const { v, r, s } = signature;
+        await expect(billing.connect(customer).subscribeWithPermit(99n, value, deadline, v, r, s))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownPlan")
+          .withArgs(99n);
+      });
+
+      it("reverts with BillingPlanInactive for a closed plan", async function () {
+        const { billing, merchantAdmin, customer, planId, value, deadline, signature } =
+          await loadFixture(permitFixture);
+        await billing.connect(merchantAdmin).setPlanActive(planId, false);
+        const { v, r, s } = signature;
+        await expect(billing.connect(customer).subscribeWithPermit(planId, value, deadline, v, r, s))
+          .to.be.revertedWithCustomError(billing, "BillingPlanInactive")
+          .withArgs(planId);
+      });
+
+      it("reverts with EnforcedPause while globally paused", async function () {
+        const { billing, safe, customer, planId, value, deadline, signature } = await loadFixture(permitFixture);
+        await billing.connect(safe).pause();
+        const { v, r, s } = signature;
+        await expect(
+          billing.connect(customer).subscribeWithPermit(planId, value, deadline, v, r, s),
+        ).to.be.revertedWithCustomError(billing, "EnforcedPause");
+      });
+    });
+
+    describe("cancel", function () {
+      it("lets the customer cancel, emitting SubscriptionCancelled", async function () {
+        const { billing, customer, merchantId, subscriptionId } = await loadFixture(subscribedFixture);
+        await expect(billing.connect(customer).cancel(subscriptionId))
+          .to.emit(billing, "SubscriptionCancelled")
+          .withArgs(subscriptionId, merchantId, customer.address, customer.address);
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Cancelled);
+      });
+
+      it("lets the merchant admin cancel", async function () {
+        const { billing, merchantAdmin, customer, merchantId, subscriptionId } = await loadFixture(subscribedFixture);
+        await expect(billing.connect(merchantAdmin).cancel(subscriptionId))
+          .to.emit(billing, "SubscriptionCancelled")
+          .withArgs(subscriptionId, merchantId, customer.address, merchantAdmin.address);
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Cancelled);
+      });
+
+      it("stops every later charge", async function () {
+        const { billing, customer, operator, subscriptionId } = await loadFixture(dueFixture);
+        await billing.connect(customer).cancel(subscriptionId);
+        expect(await billing.isDue(subscriptionId)).to.equal(false);
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
+          .withArgs(subscriptionId, Status.Cancelled);
+      });
+
+      it("cancels a past-due subscription", async function () {
+        const { billing, customer, subscriptionId } = await loadFixture(pastDueFixture);
+        await expect(billing.connect(customer).cancel(subscriptionId)).to.emit(billing, "SubscriptionCancelled");
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Cancelled);
+      });
+
+      it("works while globally paused", async function () {
+        const { billing, safe, customer, subscriptionId } = await loadFixture(subscribedFixture);
+        await billing.connect(safe).pause();
+        await expect(billing.connect(customer).cancel(subscriptionId)).to.emit(billing, "SubscriptionCancelled");
+      });
+
+      it("reverts with BillingUnauthorizedCanceller for an operator", async function () {
+        const { billing, operator, subscriptionId } = await loadFixture(subscribedFixture);
+        await expect(billing.connect(operator).cancel(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCanceller")
+          .withArgs(subscriptionId, operator.address);
+      });
+
+      it("reverts with BillingUnauthorizedCanceller for another customer or another merchant's admin", async function () {
+        const { billing, customers, otherAdmin, subscriptionId } = await loadFixture(twoMerchantsFixture);
+        await expect(billing.connect(customers[1]).cancel(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCanceller")
+          .withArgs(subscriptionId, customers[1].address);
+        await expect(billing.connect(otherAdmin).cancel(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCanceller")
+          .withArgs(subscriptionId, otherAdmin.address);
+      });
+
+      it("reverts with BillingSubscriptionNotActive when already cancelled", async function () {
+        const { billing, customer, subscriptionId } = await loadFixture(subscribedFixture);
+        await billing.connect(customer).cancel(subscriptionId);
+        await expect(billing.connect(customer).cancel(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
+          .withArgs(subscriptionId, Status.Cancelled);
+      });
+
+      it("reverts with BillingUnknownSubscription for an unknown id", async function () {
+        const { billing, customer } = await loadFixture(subscribedFixture);
+        await expect(billing.connect(customer).cancel(99n))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownSubscription")
+          .withArgs(99n);
+      });
+    });
+
+    describe("views", function () {
+      it("report nothing for an unknown subscription", async function () {
+        const { billing } = await loadFixture(subscribedFixture);
+        const sub = await billing.getSubscription(99n);
+        expect(sub.customer).to.equal(ethers.ZeroAddress);
+        expect(sub.status).to.equal(Status.None);
+        expect(await billing.statusOf(99n)).to.equal(Status.None);
+        expect(await billing.nextChargeAt(99n)).to.equal(0n);
+        expect(await billing.pastDueSince(99n)).to.equal(0n);
+        expect(await billing.isDue(99n)).to.equal(false);
+      });
+
+      it("isDue turns true exactly at nextChargeAt", async function () {
+        const { billing, subscriptionId } = await loadFixture(subscribedFixture);
+        const next = await billing.nextChargeAt(subscriptionId);
+        await time.increaseTo(next - 1n);
+        expect(await billing.isDue(subscriptionId)).to.equal(false);
+        await time.increaseTo(next);
+        expect(await billing.isDue(subscriptionId)).to.equal(true);
+      });
+    });
+  });
+
+  describe("charge", function () {
+    it("pays one period to the beneficiary and moves the schedule one period on", async function () {
+      const { billing, token, operator, customer, beneficiary, merchantId, subscriptionId } =
+        await loadFixture(dueFixture);
+      const due = await billing.nextChargeAt(subscriptionId);
+      expect(await billing.connect(operator).charge.staticCall(subscriptionId)).to.equal(true);
+      const tx = billing.connect(operator).charge(subscriptionId);
+      await expect(tx)
+        .to.emit(billing, "Charged")
+        .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, due + PERIOD);
+      await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary, operator], [-AMOUNT, AMOUNT, 0n]);
+      const sub = await billing.getSubscription(subscriptionId);
+      expect(sub.nextChargeAt).to.equal(due + PERIOD);
+      expect(sub.chargeCount).to.equal(2n);
+      expect(sub.status).to.equal(Status.Active);
+    });
+
+    it("lets the merchant admin charge its own subscriptions", async function () {
+      const { billing, merchantAdmin, subscriptionId } = await loadFixture(dueFixture);
+      await expect(billing.connect(merchantAdmin).charge(subscriptionId)).to.emit(billing, "Charged");
+    });
+
+    it("reverts with BillingNotDue one second before the due time and charges at it", async function () {
+      const { billing, operator, subscriptionId } = await loadFixture(subscribedFixture);
+      const due = await billing.nextChargeAt(subscriptionId);
+      await time.setNextBlockTimestamp(due - 1n);
+      await expect(billing.connect(operator).charge(subscriptionId))
+        .to.be.revertedWithCustomError(billing, "BillingNotDue")
+        .withArgs(subscriptionId, due);
+      await time.setNextBlockTimestamp(due);
+      await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+    });
+
+    it("reverts with BillingNotDue on a second charge in the same period", async function () {
+      const { billing, operator, subscriptionId } = await loadFixture(dueFixture);
+      await billing.connect(operator).charge(subscriptionId);
+      await expect(billing.connect(operator).charge(subscriptionId))
+        .to.be.revertedWithCustomError(billing, "BillingNotDue")
+        .withArgs(subscriptionId, await billing.nextChargeAt(subscriptionId));
+    });
+
+    it("reverts with BillingUnauthorizedCharger for an account that is neither operator nor merchant admin", async function () {
+      const { billing, outsider, customer, subscriptionId } = await loadFixture(dueFixture);
+      await expect(billing.connect(outsider).charge(subscriptionId))
+        .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
+        .withArgs(subscriptionId, outsider.address);
+      await expect(billing.connect(customer).charge(subscriptionId))
+        .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
+        .withArgs(subscriptionId, customer.address);
+    });
+
+    it("reverts with BillingUnauthorizedCharger for another merchant's admin", async function () {
+      const { billing, otherAdmin, subscriptionId } = await loadFixture(twoMerchantsFixture);
+      await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+      await expect(billing.connect(otherAdmin).charge(subscriptionId))
+        .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
+        .withArgs(subscriptionId, otherAdmin.address);
+    });
+
+    it("reverts with BillingUnauthorizedCharger once the operator is revoked", async function () {
+      const { billing, registry, guardian, operator, subscriptionId } = await loadFixture(dueFixture);
+      await registry.connect(guardian).revokeOperators([operator.address]);
+      await expect(billing.connect(operator).charge(subscriptionId))
+        .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
+        .withArgs(subscriptionId, operator.address);
+    });
+
+    it("reverts with BillingUnknownSubscription for an unknown id", async function () {
+      const { billing, operator } = await loadFixture(dueFixture);
+      await expect(billing.connect(operator).charge(0n))
+        .to.be.revertedWithCustomError(billing, "BillingUnknownSubscription")
+        .withArgs(0n);
+    });
+
+    it("reverts with EnforcedPause while globally paused", async function () {
+      const { billing, safe, operator, subscriptionId } = await loadFixture(dueFixture);
+      await billing.connect(safe).pause();
+      await expect(billing.connect(operator).charge(subscriptionId)).to.be.revertedWithCustomError(
+        billing,
+        "EnforcedPause",
+      );
+    });
+
+    describe("anchored schedule", function () {
+      it("catches up a late subscription one period per charge, never more than amount x periods elapsed", async function () {
+        const { billing, token, operator, customer, merchantId, subscriptionId } = await loadFixture(subscribedFixture);
+        const start = (await billing.nextChargeAt(subscriptionId)) - PERIOD;
+        const before = await token.balanceOf(customer.address);
+        // Three more periods have started (indices 1, 2, 3), and we are half-way through the last one.
+        await time.increaseTo(start + 3n * PERIOD + PERIOD / 2n);
+        for (const periodIndex of [1n, 2n, 3n]) {
+          await expect(billing.connect(operator).charge(subscriptionId))
+            .to.emit(billing, "Charged")
+            .withArgs(
+              subscriptionId,
+              merchantId,
+              customer.address,
+              AMOUNT,
+              periodIndex,
+              start + (periodIndex + 1n) * PERIOD,
+            );
+        }
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingNotDue")
+          .withArgs(subscriptionId, start + 4n * PERIOD);
+        expect(before - (await token.balanceOf(customer.address))).to.equal(3n * AMOUNT);
+        expect((await billing.getSubscription(subscriptionId)).chargeCount).to.equal(4n);
+      });
+
+      it("keeps the due times anchored to the start however late each charge is", async function () {
+        const { billing, operator, subscriptionId } = await loadFixture(subscribedFixture);
+        const start = (await billing.nextChargeAt(subscriptionId)) - PERIOD;
+        await time.increaseTo(start + PERIOD + 10n * DAY);
+        await billing.connect(operator).charge(subscriptionId);
+        expect(await billing.nextChargeAt(subscriptionId)).to.equal(start + 2n * PERIOD);
+      });
+    });
+
+    describe("trial plans", function () {
+      it("charges period 0 at the end of the trial, then every period", async function () {
+        const { billing, token, safe, operator, customer, beneficiary, merchantId, trialPlanId } =
+          await loadFixture(merchantWithPlanFixture);
+        await fundAndApprove(token, safe, customer, await billing.getAddress());
+        await billing.connect(customer).subscribe(trialPlanId);
+        const subscriptionId = await billing.subscriptionCount();
+        const trialEnd = await billing.nextChargeAt(subscriptionId);
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingNotDue")
+          .withArgs(subscriptionId, trialEnd);
+
+        await time.setNextBlockTimestamp(trialEnd);
+        const tx = billing.connect(operator).charge(subscriptionId);
+        await expect(tx)
+          .to.emit(billing, "Charged")
+          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 0n, trialEnd + PERIOD);
+        await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
+      });
+    });
+
+    describe("maxCharges", function () {
+      it("completes the subscription when the last allowed period is paid", async function () {
+        const { billing, token, safe, operator, customer, merchantId, cappedPlanId } =
+          await loadFixture(merchantWithPlanFixture);
+        await fundAndApprove(token, safe, customer, await billing.getAddress());
+        await billing.connect(customer).subscribe(cappedPlanId);
+        const subscriptionId = await billing.subscriptionCount();
+        const start = (await billing.nextChargeAt(subscriptionId)) - PERIOD;
+        await time.increaseTo(start + 10n * PERIOD);
+
+        await expect(billing.connect(operator).charge(subscriptionId)).not.to.emit(billing, "SubscriptionCompleted");
+        const last = billing.connect(operator).charge(subscriptionId);
+        await expect(last)
+          .to.emit(billing, "Charged")
+          .withArgs(
+            subscriptionId,
+            merchantId,
+            customer.address,
+            AMOUNT,
+            MAX_CHARGES - 1n,
+            start + MAX_CHARGES * PERIOD,
+          );
+        await expect(last)
+          .to.emit(billing, "SubscriptionCompleted")
+          .withArgs(subscriptionId, merchantId, customer.address);
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Completed);
+        expect(await billing.isDue(subscriptionId)).to.equal(false);
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
+          .withArgs(subscriptionId, Status.Completed);
+        expect(CUSTOMER_FUNDS - (await token.balanceOf(customer.address))).to.equal(MAX_CHARGES * AMOUNT);
+      });
+    });
+
+    describe("failed charges", function () {
+      it("marks the subscription past due when the balance is short, without moving the schedule", async function () {
+        const { billing, token, operator, customer, beneficiary, merchantId, subscriptionId } =
+          await loadFixture(brokeFixture);
+        const before = await billing.getSubscription(subscriptionId);
+        expect(await billing.connect(operator).charge.staticCall(subscriptionId)).to.equal(false);
+        const now = await nextBlockAt();
+        const tx = billing.connect(operator).charge(subscriptionId);
+        await expect(tx)
+          .to.emit(billing, "ChargeFailed")
+          .withArgs(subscriptionId, merchantId, customer.address, 1n, now);
+        await expect(tx).not.to.emit(billing, "Charged");
+        await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [0n, 0n]);
+        const after = await billing.getSubscription(subscriptionId);
+        expect(after.status).to.equal(Status.PastDue);
+        expect(after.nextChargeAt).to.equal(before.nextChargeAt);
+        expect(after.chargeCount).to.equal(before.chargeCount);
+        expect(await billing.pastDueSince(subscriptionId)).to.equal(now);
+        expect(await billing.isDue(subscriptionId)).to.equal(true);
+      });
+
+      it("marks the subscription past due when the allowance is short", async function () {
+        const { billing, token, operator, customer, merchantId, subscriptionId } = await loadFixture(dueFixture);
+        await token.connect(customer).approve(await billing.getAddress(), AMOUNT - 1n);
+        const now = await nextBlockAt();
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.emit(billing, "ChargeFailed")
+          .withArgs(subscriptionId, merchantId, customer.address, 1n, now);
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
+      });
+
+      it("keeps the first pastDueSince on later failures", async function () {
+        const { billing, operator, customer, merchantId, subscriptionId, pastDueSince } =
+          await loadFixture(pastDueFixture);
+        await time.increase(DAY);
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.emit(billing, "ChargeFailed")
+          .withArgs(subscriptionId, merchantId, customer.address, 1n, pastDueSince);
+        expect(await billing.pastDueSince(subscriptionId)).to.equal(pastDueSince);
+      });
+
+      it("recovers to active when a retry within the grace period succeeds", async function () {
+        const { billing, token, operator, customer, outsider, merchantId, subscriptionId } =
+          await loadFixture(pastDueFixture);
+        const due = await billing.nextChargeAt(subscriptionId);
+        await token.connect(outsider).transfer(customer.address, AMOUNT);
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.emit(billing, "Charged")
+          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, due + PERIOD);
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Active);
+      });
+
+      it("still collects a retry one second before the grace period ends", async function () {
+        const { billing, token, operator, customer, outsider, subscriptionId, pastDueSince } =
+          await loadFixture(pastDueFixture);
+        await token.connect(outsider).transfer(customer.address, AMOUNT);
+        await time.setNextBlockTimestamp(pastDueSince + GRACE_PERIOD - 1n);
+        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+      });
+
+      it("lapses the subscription at the end of the grace period, taking nothing", async function () {
+        const { billing, token, operator, customer, outsider, beneficiary, merchantId, subscriptionId, pastDueSince } =
+          await loadFixture(pastDueFixture);
+        await token.connect(outsider).transfer(customer.address, AMOUNT);
+        await time.increaseTo(pastDueSince + GRACE_PERIOD - 1n);
+        expect(await billing.isDue(subscriptionId)).to.equal(true);
+        await time.increaseTo(pastDueSince + GRACE_PERIOD);
+        expect(await billing.isDue(subscriptionId)).to.equal(false);
+
+        expect(await billing.connect(operator).charge.staticCall(subscriptionId)).to.equal(false);
+        const tx = billing.connect(operator).charge(subscriptionId);
+        await expect(tx).to.emit(billing, "SubscriptionLapsed").withArgs(subscriptionId, merchantId, customer.address);
+        await expect(tx).not.to.emit(billing, "Charged");
+        await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [0n, 0n]);
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Lapsed);
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
+          .withArgs(subscriptionId, Status.Lapsed);
+        await expect(billing.connect(customer).cancel(subscriptionId))
+          .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
+          .withArgs(subscriptionId, Status.Lapsed);
+      });
+    });
+  });
+
+  describe("chargeMany", function () {
+    it("charges every due subscription and returns how many were paid", async function () {
+      const { billing, token, operator, customers, beneficiary, merchantId, subscriptionIds } =
+        await loadFixture(subscribedFixture);
+      await time.increaseTo(await billing.nextChargeAt(subscriptionIds[2]));
+      const dues = await Promise.all(subscriptionIds.map((id) => billing.nextChargeAt(id)));
+      expect(await billing.connect(operator).chargeMany.staticCall(subscriptionIds)).to.equal(3n);
+      const tx = billing.connect(operator).chargeMany(subscriptionIds);
+      for (const [i, id] of subscriptionIds.entries()) {
+        await expect(tx)
+          .to.emit(billing, "Charged")
+          .withArgs(id, merchantId, customers[i].address, AMOUNT, 1n, dues[i] + PERIOD);
+      }
+      await expect(tx).to.changeTokenBalances(
+        ethers,
+        token,
+        [...customers, beneficiary],
+        [-AMOUNT, -AMOUNT, -AMOUNT, 3n * AMOUNT],
+      );
+    });
+
+    it("reports each item that cannot be charged and goes on with the batch", async function () {
+      const { billing, token, operator, customers, outsider, merchantId, subscriptionIds } =
+        await loadFixture(subscribedFixture);
+      const [paying, broke, cancelled] = subscriptionIds;
+      await billing.connect(customers[2]).cancel(cancelled);
+      await time.increaseTo(await billing.nextChargeAt(subscriptionIds[2]));
+      await token.connect(customers[1]).transfer(outsider.address, await token.balanceOf(customers[1].address));
+      const now = await nextBlockAt();
+
+      const tx = billing.connect(operator).chargeMany([999n, paying, broke, cancelled, paying]);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(999n, SkipReason.UnknownSubscription);
+      await expect(tx)
+        .to.emit(billing, "Charged")
+        .withArgs(paying, merchantId, customers[0].address, AMOUNT, 1n, anyUint);
+      await expect(tx).to.emit(billing, "ChargeFailed").withArgs(broke, merchantId, customers[1].address, 1n, now);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(cancelled, SkipReason.NotActive);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(paying, SkipReason.NotDue);
+      expect(await billing.statusOf(broke)).to.equal(Status.PastDue);
+      expect((await billing.getSubscription(paying)).chargeCount).to.equal(2n);
+    });
+
+    it("pays a repeated id twice only when two periods are due", async function () {
+      const { billing, operator, subscriptionId } = await loadFixture(subscribedFixture);
+      const start = (await billing.nextChargeAt(subscriptionId)) - PERIOD;
+      await time.increaseTo(start + 2n * PERIOD);
+      expect(
+        await billing.connect(operator).chargeMany.staticCall([subscriptionId, subscriptionId, subscriptionId]),
+      ).to.equal(2n);
+    });
+
+    it("skips with MerchantPaused the subscriptions of a paused merchant", async function () {
+      const { billing, otherAdmin, operator, subscriptionId, otherSubscriptionId, otherMerchantId } =
+        await loadFixture(twoMerchantsFixture);
+      await billing.connect(otherAdmin).setMerchantPaused(otherMerchantId, true);
+      await time.increaseTo(await billing.nextChargeAt(otherSubscriptionId));
+      const tx = billing.connect(operator).chargeMany([otherSubscriptionId, subscriptionId]);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(otherSubscriptionId, SkipReason.MerchantPaused);
+      await expect(tx).to.emit(billing, "Charged").withArgs(subscriptionId, 1n, anyValue, AMOUNT, 1n, anyUint);
+    });
+
+    it("lets a merchant admin charge its own subscriptions and skips others' with Unauthorized", async function () {
+      const { billing, otherAdmin, subscriptionId, otherSubscriptionId, otherMerchantId, customer } =
+        await loadFixture(twoMerchantsFixture);
+      await time.increaseTo(await billing.nextChargeAt(otherSubscriptionId));
+      const tx = billing.connect(otherAdmin).chargeMany([subscriptionId, otherSubscriptionId]);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(subscriptionId, SkipReason.Unauthorized);
+      await expect(tx)
+        .to.emit(billing, "Charged")
+        .withArgs(otherSubscriptionId, otherMerchantId, customer.address, AMOUNT, 1n, anyUint);
+    });
+
+    it("skips every item with Unauthorized for an outsider", async function () {
+      const { billing, outsider, subscriptionIds } = await loadFixture(dueFixture);
+      expect(await billing.connect(outsider).chargeMany.staticCall(subscriptionIds)).to.equal(0n);
+      const tx = billing.connect(outsider).chargeMany(subscriptionIds);
+      for (const id of subscriptionIds) {
+        await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(id, SkipReason.Unauthorized);
+      }
+      await expect(tx).not.to.emit(billing, "Charged");
+    });
+
+    it("lapses a past-due subscription beyond the grace period", async function () {
+      const { billing, operator, customer, merchantId, subscriptionId, pastDueSince } =
+        await loadFixture(pastDueFixture);
+      await time.increaseTo(pastDueSince + GRACE_PERIOD);
+      await expect(billing.connect(operator).chargeMany([subscriptionId]))
+        .to.emit(billing, "SubscriptionLapsed")
+        .withArgs(subscriptionId, merchantId, customer.address);
+      expect(await billing.statusOf(subscriptionId)).to.equal(Status.Lapsed);
+    });
+
+    it("returns zero for an empty batch", async function () {
+      const { billing, operator } = await loadFixture(dueFixture);
+      expect(await billing.connect(operator).chargeMany.staticCall([])).to.equal(0n);
+    });
+
+    it("reverts with EnforcedPause while globally paused", async function () {
+      const { billing, safe, operator, subscriptionIds } = await loadFixture(dueFixture);
+      await billing.connect(safe).pause();
+      await expect(billing.connect(operator).chargeMany(subscriptionIds)).to.be.revertedWithCustomError(
+        billing,
+        "EnforcedPause",
+      );
+    });
+  });
+
+  describe("pause and unpause", function () {
+    it("lets the owner pause and unpause everything", async function () {
+      const { billing, safe, operator, subscriptionId } = await loadFixture(dueFixture);
+      await expect(billing.connect(safe).pause()).to.emit(billing, "Paused").withArgs(safe.address);
+      expect(await billing.paused()).to.equal(true);
+      expect(await billing.isDue(subscriptionId)).to.equal(false);
+      await expect(billing.connect(safe).unpause()).to.emit(billing, "Unpaused").withArgs(safe.address);
+      expect(await billing.isDue(subscriptionId)).to.equal(true);
+      await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+    });
+
+    it("reverts pause with OwnableUnauthorizedAccount for an operator or a merchant admin", async function () {
+      const { billing, operator, merchantAdmin } = await loadFixture(dueFixture);
+      for (const account of [operator, merchantAdmin]) {
+        await expect(billing.connect(account).pause())
+          .to.be.revertedWithCustomError(billing, "OwnableUnauthorizedAccount")
+          .withArgs(account.address);
+      }
+    });
+
+    it("reverts unpause with OwnableUnauthorizedAccount for an operator", async function () {
+      const { billing, safe, operator } = await loadFixture(dueFixture);
+      await billing.connect(safe).pause();
+      await expect(billing.connect(operator).unpause())
+        .to.be.revertedWithCustomError(billing, "OwnableUnauthorizedAccount")
+        .withArgs(operator.address);
+    });
+
+    it("reverts with EnforcedPause or ExpectedPause when already in that state", async function () {
+      const { billing, safe } = await loadFixture(dueFixture);
+      await expect(billing.connect(safe).unpause()).to.be.revertedWithCustomError(billing, "ExpectedPause");
+      await billing.connect(safe).pause();
+      await expect(billing.connect(safe).pause()).to.be.revertedWithCustomError(billing, "EnforcedPause");
+    });
+  });
+
+  describe("ownership", function () {
+    it("transfers in two steps: the new owner must accept", async function () {
+      const { billing, safe, outsider } = await loadFixture(deployBillingFixture);
+      await expect(billing.connect(safe).transferOwnership(outsider.address))
+        .to.emit(billing, "OwnershipTransferStarted")
+        .withArgs(safe.address, outsider.address);
+      expect(await billing.pendingOwner()).to.equal(outsider.address);
+      await expect(billing.connect(safe).acceptOwnership())
+        .to.be.revertedWithCustomError(billing, "OwnableUnauthorizedAccount")
+        .withArgs(safe.address);
+      await expect(billing.connect(outsider).acceptOwnership())
+        .to.emit(billing, "OwnershipTransferred")
+        .withArgs(safe.address, outsider.address);
+      expect(await billing.owner()).to.equal(outsider.address);
+      await expect(billing.connect(safe).pause())
+        .to.be.revertedWithCustomError(billing, "OwnableUnauthorizedAccount")
+        .withArgs(safe.address);
+      await expect(billing.connect(outsider).pause()).to.emit(billing, "Paused");
+    });
+
+    it("reverts with BillingRenounceDisabled when the owner renounces", async function () {
+      const { billing, safe } = await loadFixture(deployBillingFixture);
+      await expect(billing.connect(safe).renounceOwnership()).to.be.revertedWithCustomError(
+        billing,
+        "BillingRenounceDisabled",
+      );
+    });
+
+    it("reverts with OwnableUnauthorizedAccount when anyone else renounces", async function () {
+      const { billing, outsider } = await loadFixture(deployBillingFixture);
+      await expect(billing.connect(outsider).renounceOwnership())
+        .to.be.revertedWithCustomError(billing, "OwnableUnauthorizedAccount")
+        .withArgs(outsider.address);
+    });
+  });
+
+  describe("tokens", function () {
+    /** A plan billed in `contractName`, a funded and approving customer, and the charge of period 1 due. */
+    async function deployMockPlan(contractName: "NoReturnToken" | "FalseReturnToken" | "FeeOnTransferToken") {
+      const base = await merchantWithPlanFixture();
+      const { billing, merchantAdmin, customer, merchantId } = base;
+      const mock = await ethers.deployContract(contractName);
+      const mockAddress = await mock.getAddress();
+      await billing.connect(merchantAdmin).createPlan(merchantId, mockAddress, AMOUNT, PERIOD, 0n, 0n);
+      const planId = await billing.planCount();
+      const erc20 = await ethers.getContractAt("BillingToken", mockAddress);
+      await mock.getFunction("mint")(customer.address, CUSTOMER_FUNDS);
+      await mock.connect(customer).getFunction("approve")(await billing.getAddress(), ethers.MaxUint256);
+      return { ...base, mock, erc20, planId };
+    }
+    const noReturnFixture = () => deployMockPlan("NoReturnToken");
+    const falseReturnFixture = () => deployMockPlan("FalseReturnToken");
+    const feeOnTransferFixture = () => deployMockPlan("FeeOnTransferToken");
+
+    describe("a token that returns no bool (USDT-style)", function () {
+      it("subscribes and charges through SafeERC20", async function () {
+        const { billing, erc20, operator, customer, beneficiary, planId } = await loadFixture(noReturnFixture);
+        await expect(billing.connect(customer).subscribe(planId)).to.changeTokenBalances(
+          ethers,
+          erc20,
+          [customer, beneficiary],
+          [-AMOUNT, AMOUNT],
+        );
+        const subscriptionId = await billing.subscriptionCount();
+        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        await expect(billing.connect(operator).charge(subscriptionId)).to.changeTokenBalances(
+          ethers,
+          erc20,
+          [customer, beneficiary],
+          [-AMOUNT, AMOUNT],
+        );
+      });
+
+      it("marks the subscription past due when the token reverts", async function () {
+        const { billing, erc20, operator, customer, outsider, planId } = await loadFixture(noReturnFixture);
+        await billing.connect(customer).subscribe(planId);
+        const subscriptionId = await billing.subscriptionCount();
+        await erc20.connect(customer).transfer(outsider.address, await erc20.balanceOf(customer.address));
+        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "ChargeFailed");
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
+      });
+    });
+
+    describe("a token that returns false instead of reverting", function () {
+      it("marks the subscription past due when transferFrom returns false", async function () {
+        const { billing, erc20, operator, customer, outsider, beneficiary, planId } =
+          await loadFixture(falseReturnFixture);
+        await billing.connect(customer).subscribe(planId);
+        const subscriptionId = await billing.subscriptionCount();
+        await erc20.connect(customer).transfer(outsider.address, await erc20.balanceOf(customer.address));
+        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        const tx = billing.connect(operator).charge(subscriptionId);
+        await expect(tx).to.emit(billing, "ChargeFailed");
+        await expect(tx).to.changeTokenBalances(ethers, erc20, [customer, beneficiary], [0n, 0n]);
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
+      });
+
+      it("reverts subscribe with SafeERC20FailedOperation when transferFrom returns false", async function () {
+        const { billing, erc20, mock, customer, outsider, planId } = await loadFixture(falseReturnFixture);
+        await erc20.connect(customer).transfer(outsider.address, await erc20.balanceOf(customer.address));
+        await expect(billing.connect(customer).subscribe(planId))
+          .to.be.revertedWithCustomError(billing, "SafeERC20FailedOperation")
+          .withArgs(await mock.getAddress());
+      });
+    });
+
+    describe("a fee-on-transfer token (unsupported, documented behaviour)", function () {
+      it("debits the customer exactly the amount, never more; the beneficiary gets what the token delivers", async function () {
+        const { billing, erc20, operator, customer, beneficiary, merchantId, planId } =
+          await loadFixture(feeOnTransferFixture);
+        const fee = (AMOUNT * 100n) / 10_000n;
+        await expect(billing.connect(customer).subscribe(planId)).to.changeTokenBalances(
+          ethers,
+          erc20,
+          [customer, beneficiary],
+          [-AMOUNT, AMOUNT - fee],
+        );
+        const subscriptionId = await billing.subscriptionCount();
+        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        const tx = billing.connect(operator).charge(subscriptionId);
+        await expect(tx)
+          .to.emit(billing, "Charged")
+          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, anyUint);
+        await expect(tx).to.changeTokenBalances(ethers, erc20, [customer, beneficiary], [-AMOUNT, AMOUNT - fee]);
+      });
+    });
+
+    describe("a token without permit", function () {
+      it("lets subscribeWithPermit go ahead when the allowance is already in place", async function () {
+        const { billing, customer, planId } = await loadFixture(noReturnFixture);
+        await expect(
+          billing.connect(customer).subscribeWithPermit(planId, AMOUNT, 0n, 27, ethers.ZeroHash, ethers.ZeroHash),
+        ).to.emit(billing, "Subscribed");
+      });
+    });
+  });
+});
