@@ -1,0 +1,219 @@
+// A fault-injecting JSON-RPC proxy on 127.0.0.1. It forwards to a real node and, per a seeded random policy,
+// answers with errors, stalls past the client's timeout, refuses wide eth_getLogs ranges the way hosted providers do,
+// and drops the response of an eth_sendRawTransaction the node accepted (the client cannot tell it was sent).
+// It also records every raw transaction it forwarded, so a test can prove nothing the keeper signed was lost.
+import { once } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { Transaction } from "ethers";
+
+export interface FaultPolicy {
+  /** Seed of the random decisions; print it so a failing run can be replayed. */
+  seed: number;
+  /** [0] probability that a request is answered with a JSON-RPC error instead of being forwarded. */
+  errorRate?: number;
+  /** [0] probability that a request is held for `stallMs` before it is forwarded (past the client timeout). */
+  stallRate?: number;
+  /** [5000] how long a stalled request is held. */
+  stallMs?: number;
+  /** [Infinity] eth_getLogs over more blocks than this is refused with "query returned more than 10000 results". */
+  maxLogRange?: number;
+  /** [0] probability that the response of an accepted eth_sendRawTransaction is dropped (connection destroyed). */
+  dropSendRate?: number;
+  /** [all] methods the random faults (error, stall, drop) apply to; the log range limit always applies. */
+  methods?: readonly string[];
+}
+
+/** What the proxy injected, by kind. */
+export interface InjectedFaults {
+  errors: number;
+  stalls: number;
+  tooManyResults: number;
+  droppedSends: number;
+}
+
+/** A raw transaction the proxy forwarded to the node. */
+export interface ForwardedTransaction {
+  hash: string;
+  from: string;
+  nonce: number;
+  maxFeePerGas: bigint | null;
+  maxPriorityFeePerGas: bigint | null;
+  data: string;
+  /** Whether the node accepted it (returned a hash). */
+  accepted: boolean;
+}
+
+interface JsonRpcRequest {
+  jsonrpc: "2.0";
+  id: number | string | null;
+  method: string;
+  params?: unknown[];
+}
+
+interface JsonRpcResponse {
+  jsonrpc: "2.0";
+  id: number | string | null;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+}
+
+export const TOO_MANY_RESULTS = "query returned more than 10000 results";
+export const INJECTED_ERROR = "injected fault: internal error";
+
+/** mulberry32: small, fast, and the same sequence for the same seed on every platform. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class FaultProxy {
+  readonly injected: InjectedFaults = { errors: 0, stalls: 0, tooManyResults: 0, droppedSends: 0 };
+  /** Requests received, by method. */
+  readonly received = new Map<string, number>();
+  readonly transactions: ForwardedTransaction[] = [];
+  private random: () => number;
+  private policyValue: FaultPolicy;
+
+  private constructor(
+    readonly url: string,
+    private readonly target: string,
+    private readonly server: http.Server,
+    policy: FaultPolicy,
+  ) {
+    this.policyValue = policy;
+    this.random = seededRandom(policy.seed);
+  }
+
+  /** Starts a proxy to `target` on a free port of 127.0.0.1. */
+  static async start(target: string, policy: FaultPolicy): Promise<FaultProxy> {
+    const server = http.createServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    const proxy = new FaultProxy(`http://127.0.0.1:${port}`, target, server, policy);
+    server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      proxy.handle(req, res).catch((error: unknown) => {
+        res.destroy(error instanceof Error ? error : new Error(String(error)));
+      });
+    });
+    return proxy;
+  }
+
+  get policy(): FaultPolicy {
+    return this.policyValue;
+  }
+
+  /** Replaces the policy (and reseeds), e.g. to stop injecting faults for a test's final convergence phase. */
+  set policy(policy: FaultPolicy) {
+    this.policyValue = policy;
+    this.random = seededRandom(policy.seed);
+  }
+
+  totalInjected(): number {
+    const { errors, stalls, tooManyResults, droppedSends } = this.injected;
+    return errors + stalls + tooManyResults + droppedSends;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private applies(method: string): boolean {
+    return this.policyValue.methods === undefined || this.policyValue.methods.includes(method);
+  }
+
+  private chance(method: string, rate: number | undefined): boolean {
+    // Always draw, so the decision sequence depends only on the seed and the request order.
+    const draw = this.random();
+    return this.applies(method) && draw < (rate ?? 0);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as JsonRpcRequest | JsonRpcRequest[];
+    const requests = Array.isArray(body) ? body : [body];
+    for (const request of requests) this.received.set(request.method, (this.received.get(request.method) ?? 0) + 1);
+
+    if (requests.some((request) => this.chance(request.method, this.policyValue.stallRate))) {
+      this.injected.stalls++;
+      await new Promise((resolve) => setTimeout(resolve, this.policyValue.stallMs ?? 5000));
+    }
+    let dropResponse = false;
+    const responses = await Promise.all(
+      requests.map(async (request) => {
+        if (this.chance(request.method, this.policyValue.errorRate)) {
+          this.injected.errors++;
+          return { jsonrpc: "2.0", id: request.id, error: { code: -32603, message: INJECTED_ERROR } } as const;
+        }
+        if (request.method === "eth_getLogs" && (await this.logRangeTooWide(request))) {
+          this.injected.tooManyResults++;
+          return { jsonrpc: "2.0", id: request.id, error: { code: -32005, message: TOO_MANY_RESULTS } } as const;
+        }
+        const drop = this.chance(request.method, this.policyValue.dropSendRate);
+        const response = await this.forward(request);
+        if (request.method === "eth_sendRawTransaction") this.record(request, response);
+        if (drop && request.method === "eth_sendRawTransaction" && response.result !== undefined) {
+          this.injected.droppedSends++;
+          dropResponse = true;
+        }
+        return response;
+      }),
+    );
+    if (dropResponse) {
+      res.destroy();
+      return;
+    }
+    const text = JSON.stringify(Array.isArray(body) ? responses : responses[0]);
+    if (res.destroyed) return;
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private async logRangeTooWide(request: JsonRpcRequest): Promise<boolean> {
+    const max = this.policyValue.maxLogRange;
+    if (max === undefined) return false;
+    const filter = (request.params?.[0] ?? {}) as { fromBlock?: string; toBlock?: string; blockHash?: string };
+    if (filter.blockHash !== undefined) return false;
+    const resolve = async (tag: string | undefined) => {
+      if (tag !== undefined && /^0x[0-9a-f]+$/i.test(tag)) return Number(tag);
+      if (tag === "earliest") return 0;
+      const head = await this.forward({ jsonrpc: "2.0", id: 0, method: "eth_blockNumber", params: [] });
+      return Number(head.result);
+    };
+    const from = await resolve(filter.fromBlock ?? "latest");
+    const to = await resolve(filter.toBlock ?? "latest");
+    return to - from + 1 > max;
+  }
+
+  private async forward(request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    const response = await fetch(this.target, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+    });
+    return (await response.json()) as JsonRpcResponse;
+  }
+
+  private record(request: JsonRpcRequest, response: JsonRpcResponse) {
+    const tx = Transaction.from(String(request.params?.[0]));
+    this.transactions.push({
+      hash: tx.hash!,
+      from: tx.from!,
+      nonce: tx.nonce,
+      maxFeePerGas: tx.maxFeePerGas,
+      maxPriorityFeePerGas: tx.maxPriorityFeePerGas,
+      data: tx.data,
+      accepted: response.result !== undefined,
+    });
+  }
+}
