@@ -23,6 +23,11 @@ import {
 
 const { loadFixture, time } = networkHelpers;
 
+/** Storage slot of `RecurringBilling._subscriptions` (after Ownable, Ownable2Step, Pausable and the counters). */
+const SUBSCRIPTIONS_SLOT = 5n;
+/** Bit offset of `chargeCount` in a subscription's slot: customer (160) + nextChargeAt (32) + planId (32). */
+const COUNTER_OFFSET = 224n;
+
 /** Fixes the timestamp of the next block `offset` seconds after the latest one, and returns it. */
 async function nextBlockAt(offset = 1n): Promise<bigint> {
   const timestamp = BigInt(await time.latest()) + offset;
@@ -880,6 +885,53 @@ describe("RecurringBilling", function () {
           .withArgs(subscriptionId, Status.Completed);
         expect(CUSTOMER_FUNDS - (await token.balanceOf(customer.address))).to.equal(MAX_CHARGES * AMOUNT);
       });
+
+      it("completes a one-charge trial plan at its first charge", async function () {
+        const { billing, token, safe, merchantAdmin, operator, customer, merchantId } =
+          await loadFixture(merchantWithPlanFixture);
+        await fundAndApprove(token, safe, customer, await billing.getAddress());
+        await billing
+          .connect(merchantAdmin)
+          .createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, TRIAL, 1n);
+        await billing.connect(customer).subscribe(await billing.planCount());
+        const subscriptionId = await billing.subscriptionCount();
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Active);
+        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        const tx = billing.connect(operator).charge(subscriptionId);
+        await expect(tx)
+          .to.emit(billing, "Charged")
+          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 0n, anyUint);
+        await expect(tx)
+          .to.emit(billing, "SubscriptionCompleted")
+          .withArgs(subscriptionId, merchantId, customer.address);
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Completed);
+      });
+
+      it("completes an unlimited subscription when its 24-bit charge counter would saturate", async function () {
+        const { billing, operator, customer, merchantId, subscriptionId } = await loadFixture(dueFixture);
+        // Paying 2^24 - 2 periods for real would take millions of transactions: write the counter in storage.
+        const slot = ethers.keccak256(
+          ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "uint256"], [subscriptionId, SUBSCRIPTIONS_SLOT]),
+        );
+        const address = await billing.getAddress();
+        const word = BigInt(await ethers.provider.getStorage(address, slot));
+        expect(word & ((1n << 160n) - 1n)).to.equal(BigInt(customer.address), "storage layout changed");
+        const lastIndex = 2n ** 24n - 2n;
+        const counterMask = ((1n << 24n) - 1n) << COUNTER_OFFSET;
+        await networkHelpers.setStorageAt(address, slot, (word & ~counterMask) | (lastIndex << COUNTER_OFFSET));
+        expect((await billing.getSubscription(subscriptionId)).chargeCount).to.equal(lastIndex);
+
+        const tx = billing.connect(operator).charge(subscriptionId);
+        await expect(tx)
+          .to.emit(billing, "Charged")
+          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, lastIndex, anyUint);
+        await expect(tx)
+          .to.emit(billing, "SubscriptionCompleted")
+          .withArgs(subscriptionId, merchantId, customer.address);
+        const sub = await billing.getSubscription(subscriptionId);
+        expect(sub.chargeCount).to.equal(lastIndex + 1n);
+        expect(sub.status).to.equal(Status.Completed);
+      });
     });
 
     describe("failed charges", function () {
@@ -932,6 +984,21 @@ describe("RecurringBilling", function () {
           .to.emit(billing, "Charged")
           .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, due + PERIOD);
         expect(await billing.statusOf(subscriptionId)).to.equal(Status.Active);
+      });
+
+      it("starts a new grace period when a recovered subscription fails again", async function () {
+        const { billing, token, operator, customer, outsider, merchantId, subscriptionId, pastDueSince } =
+          await loadFixture(pastDueFixture);
+        await token.connect(outsider).transfer(customer.address, AMOUNT);
+        await billing.connect(operator).charge(subscriptionId);
+        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        const now = await nextBlockAt();
+        await expect(billing.connect(operator).charge(subscriptionId))
+          .to.emit(billing, "ChargeFailed")
+          .withArgs(subscriptionId, merchantId, customer.address, 2n, now);
+        expect(now).to.be.greaterThan(pastDueSince + GRACE_PERIOD);
+        expect(await billing.pastDueSince(subscriptionId)).to.equal(now);
+        expect(await billing.isDue(subscriptionId)).to.equal(true);
       });
 
       it("still collects a retry one second before the grace period ends", async function () {
@@ -1188,6 +1255,16 @@ describe("RecurringBilling", function () {
         await billing.connect(customer).subscribe(planId);
         const subscriptionId = await billing.subscriptionCount();
         await erc20.connect(customer).transfer(outsider.address, await erc20.balanceOf(customer.address));
+        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "ChargeFailed");
+        expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
+      });
+      it("marks the subscription past due when the allowance runs out", async function () {
+        const { billing, erc20, mock, operator, customer, planId } = await loadFixture(noReturnFixture);
+        await mock.connect(customer).getFunction("approve")(await billing.getAddress(), AMOUNT + AMOUNT / 2n);
+        await billing.connect(customer).subscribe(planId);
+        const subscriptionId = await billing.subscriptionCount();
+        expect(await erc20.allowance(customer.address, await billing.getAddress())).to.equal(AMOUNT / 2n);
         await time.increaseTo(await billing.nextChargeAt(subscriptionId));
         await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "ChargeFailed");
         expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
