@@ -48,12 +48,17 @@ describe("RabbitMqEventBus", function () {
   });
 
   afterEach(async function () {
+    warnings.length = 0;
     await Promise.all(buses.splice(0).map((bus) => bus.close()));
     await deleteAmqpObjects({ queues: [queue], exchanges: [exchange] });
   });
 
+  const warnings: string[] = [];
+  const logger = { info: () => {}, warn: (_fields: object, message: string) => warnings.push(message) };
+
   async function connect(options: { url?: string; publishTimeoutMs?: number } = {}): Promise<RabbitMqEventBus> {
     const bus = await RabbitMqEventBus.connect({
+      logger,
       url: options.url ?? RABBITMQ_URL,
       exchange,
       publishTimeoutMs: options.publishTimeoutMs,
@@ -106,10 +111,17 @@ describe("RabbitMqEventBus", function () {
     it("declares the exchange as a durable topic exchange", async function () {
       await deleteAmqpObjects({ queues: [queue], exchanges: [exchange] });
       await connect();
-      // Re-declaring with the same type and durability succeeds; a mismatch would close the channel.
-      const probe = await admin.createChannel();
-      await probe.assertExchange(exchange, "topic", { durable: true });
-      await probe.close();
+      // checkExchange fails on a missing exchange; asserting other properties fails on a mismatch.
+      await channel.checkExchange(exchange);
+      for (const [type, durable] of [
+        ["fanout", true],
+        ["topic", false],
+      ] as const) {
+        const probe = await admin.createChannel();
+        probe.on("error", () => {});
+        const mismatch = await rejectionOf(probe.assertExchange(exchange, type, { durable }));
+        expect(mismatch.message).to.contain("PRECONDITION_FAILED");
+      }
       await channel.assertQueue(queue, { durable: true });
     });
   });
@@ -205,6 +217,7 @@ describe("RabbitMqEventBus", function () {
       await publishing;
 
       expect(proxy.cuts).to.equal(1);
+      expect(warnings).to.include("rabbitmq publish failed; resending the batch");
       const ids = new Set((await drainQueue()).map((m) => m.properties.messageId));
       expect(ids.size).to.equal(events.length);
     });
