@@ -361,7 +361,7 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
     /// @param merchantId The merchant.
     function acceptMerchantAdmin(uint256 merchantId) external {
         Merchant storage merchant = _merchants[merchantId];
-        if (msg.sender != merchant.pendingAdmin || msg.sender == address(0)) {
+        if (msg.sender != merchant.pendingAdmin) {
             revert BillingNotPendingAdmin(merchantId, msg.sender);
         }
         emit MerchantAdminTransferred(merchantId, merchant.admin, msg.sender);
