@@ -1,0 +1,45 @@
+import path from "node:path";
+
+import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+
+import { parseAddress, parseAddressList } from "../lib/addresses.js";
+import { createProposal } from "../lib/proposal.js";
+import { writeProposal } from "../lib/proposal-file.js";
+import { printProposal } from "./print.js";
+import { connect, loadContractNetworks, resolveRegistry, runSafeTask } from "./common.js";
+
+interface ProposeArgs {
+  registry: string;
+  safe: string;
+  add: string;
+  remove: string;
+  file: string | undefined;
+  contracts: string;
+}
+
+/** `operators:propose`: writes a rotation proposal file for the owners to sign. */
+export default async function propose(args: ProposeArgs, hre: HardhatRuntimeEnvironment) {
+  return runSafeTask(async () => {
+    const remove = parseAddressList(args.remove, "--remove");
+    const add = parseAddressList(args.add, "--add");
+    const safeAddress = args.safe === "" ? undefined : parseAddress(args.safe, "--safe");
+    const { provider, chainId } = await connect(hre);
+    const registryAddress = await resolveRegistry(hre, chainId, args.registry);
+    const proposal = await createProposal({
+      provider,
+      contractNetworks: await loadContractNetworks(hre, chainId, args.contracts),
+      registryAddress,
+      safeAddress,
+      remove,
+      add,
+    });
+    const file =
+      args.file !== undefined
+        ? args.file
+        : path.join("proposals", `rotation-chain${chainId}-${proposal.safe}-nonce${proposal.safeNonce}.json`);
+    await writeProposal(file, proposal, { exclusive: true });
+    printProposal(proposal);
+    console.log(`Written to ${file}. Next: each owner runs operators:sign --file ${file} on their own machine.`);
+    return { file, proposal };
+  });
+}

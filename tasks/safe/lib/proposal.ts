@@ -1,0 +1,239 @@
+import { EthSafeSignature, EthSafeTransaction, type ContractNetworksConfig } from "@safe-global/protocol-kit";
+import { ethers } from "ethers";
+
+import { type AccountSigner, type ChainProvider, signerAddress, toEthersProvider } from "./chain.js";
+import { SafeTaskError } from "./errors.js";
+import { checkProposalIntegrity, computeSafeTxHash, type Proposal } from "./proposal-file.js";
+import { checkRotationApplies, describeRotation, encodeRotation, openRegistry, type Rotation } from "./registry.js";
+import { openSafe, readSafeState, type SafeState } from "./safe-account.js";
+
+/** Where a proposal's Safe lives. */
+export interface ChainContext {
+  provider: ChainProvider;
+  /** protocol-kit's addresses of the Safe contracts; needed on a local chain only. */
+  contractNetworks?: ContractNetworksConfig;
+}
+
+/** Inputs of {@link createProposal}. */
+export interface CreateProposalOptions extends ChainContext, Rotation {
+  registryAddress: string;
+  /** The Safe that owns the registry; defaults to the registry's owner, and must be it. */
+  safeAddress?: string;
+}
+
+/**
+ * Builds a proposal to rotate the registry's operators through its owner Safe: one Safe transaction calling
+ * `rotateOperators(remove, add)` at the Safe's current nonce, with no signatures yet. Nothing is sent to the chain.
+ *
+ * @throws SafeTaskError when the Safe is not a Safe or does not own the registry, an address is in both lists, a
+ *   removed address is not an operator, or an added one already is.
+ */
+export async function createProposal(options: CreateProposalOptions): Promise<Proposal> {
+  const provider = toEthersProvider(options.provider);
+  const { chainId } = await provider.getNetwork();
+  const registry = await openRegistry(provider, options.registryAddress);
+  const owner = ethers.getAddress(await registry.owner());
+  const safeAddress = options.safeAddress ?? owner;
+  const safeState = await readSafeState(provider, safeAddress);
+  if (owner !== safeAddress) {
+    throw new SafeTaskError(
+      `Safe ${safeAddress} does not own registry ${options.registryAddress} (its owner is ${owner})`,
+    );
+  }
+  const rotation: Rotation = { remove: options.remove, add: options.add };
+  const both = rotation.add.find((address) => rotation.remove.includes(address));
+  if (both !== undefined) throw new SafeTaskError(`${both} is in both --add and --remove`);
+  checkRotationApplies(await registry.operators(), rotation);
+
+  const safe = await openSafe({ ...options, safeAddress });
+  const safeTransaction = await safe.createTransaction({
+    transactions: [{ to: options.registryAddress, value: "0", data: encodeRotation(rotation), operation: 0 }],
+    options: {
+      nonce: safeState.nonce,
+      safeTxGas: "0",
+      baseGas: "0",
+      gasPrice: "0",
+      gasToken: ethers.ZeroAddress,
+      refundReceiver: ethers.ZeroAddress,
+    },
+  });
+  const { data } = safeTransaction;
+  // Field order of the EIP-712 SafeTx type, so the file reads like what is signed.
+  const tx = {
+    to: ethers.getAddress(data.to),
+    value: data.value,
+    data: data.data,
+    operation: Number(data.operation),
+    safeTxGas: data.safeTxGas,
+    baseGas: data.baseGas,
+    gasPrice: data.gasPrice,
+    gasToken: data.gasToken,
+    refundReceiver: data.refundReceiver,
+    nonce: Number(data.nonce),
+  };
+  const safeTxHash = computeSafeTxHash(chainId, safeAddress, tx);
+  // Two independent computations (here and the Safe contract's own getTransactionHash) must agree.
+  const onChainHash = await safe.getTransactionHash(safeTransaction);
+  if (onChainHash.toLowerCase() !== safeTxHash) {
+    throw new Error(`Safe transaction hash disagreement: computed ${safeTxHash}, the Safe says ${onChainHash}`);
+  }
+  const proposal: Proposal = {
+    version: 1,
+    chainId: chainId.toString(),
+    safe: safeAddress,
+    registry: ethers.getAddress(options.registryAddress),
+    safeNonce: safeState.nonce,
+    safeTxHash,
+    safeTransaction: tx,
+    summary: { ...rotation, description: describeRotation(rotation) },
+    signatures: [],
+    createdAt: new Date().toISOString(),
+  };
+  checkProposalIntegrity(proposal);
+  return proposal;
+}
+
+/**
+ * Checks a proposal against the chain: same chain, the Safe is a Safe at the proposal's nonce, every signer is an
+ * owner, the Safe owns the registry and the rotation still applies to the current operators.
+ *
+ * @param provider The node.
+ * @param proposal A proposal that passed `checkProposalIntegrity` (as every one from `readProposal` did).
+ * @returns The Safe's current state.
+ * @throws SafeTaskError naming the first check that fails.
+ */
+export async function checkProposalOnChain(provider: ChainProvider, proposal: Proposal): Promise<SafeState> {
+  const ethersProvider = toEthersProvider(provider);
+  const { chainId } = await ethersProvider.getNetwork();
+  if (chainId.toString() !== proposal.chainId) {
+    throw new SafeTaskError(`the proposal is for chain ${proposal.chainId} but the network is chain ${chainId}`);
+  }
+  const state = await readSafeState(ethersProvider, proposal.safe);
+  if (proposal.safeNonce < state.nonce) {
+    throw new SafeTaskError(
+      `Safe nonce ${proposal.safeNonce} was already used (the Safe is at nonce ${state.nonce}): ` +
+        "this proposal was executed or replaced; create a new one",
+    );
+  }
+  if (proposal.safeNonce > state.nonce) {
+    throw new SafeTaskError(
+      `the proposal is for Safe nonce ${proposal.safeNonce} but the Safe is at nonce ${state.nonce}: ` +
+        "execute the earlier Safe transactions first, or create a new proposal",
+    );
+  }
+  for (const { signer } of proposal.signatures) {
+    if (!state.owners.includes(signer)) {
+      throw new SafeTaskError(`${signer} signed the proposal but is not an owner of Safe ${proposal.safe}`);
+    }
+  }
+  const registry = await openRegistry(ethersProvider, proposal.registry);
+  const owner = ethers.getAddress(await registry.owner());
+  if (owner !== proposal.safe) {
+    throw new SafeTaskError(
+      `Safe ${proposal.safe} no longer owns registry ${proposal.registry} (its owner is ${owner})`,
+    );
+  }
+  checkRotationApplies(await registry.operators(), proposal.summary);
+  return state;
+}
+
+/** Inputs of {@link signProposal}. */
+export interface SignProposalOptions extends ChainContext {
+  proposal: Proposal;
+  /** A Safe owner. */
+  signer: AccountSigner;
+}
+
+/**
+ * Signs `proposal` (EIP-712, through protocol-kit) as one owner and returns it with that signature added; the input is
+ * not modified. Nothing is sent to the chain.
+ *
+ * @throws SafeTaskError when the proposal fails {@link checkProposalOnChain}, the signer is not an owner or has already
+ *   signed.
+ */
+export async function signProposal(options: SignProposalOptions): Promise<Proposal> {
+  const { proposal, signer } = options;
+  checkProposalIntegrity(proposal);
+  const state = await checkProposalOnChain(options.provider, proposal);
+  const owner = signerAddress(signer);
+  if (!state.owners.includes(owner)) {
+    throw new SafeTaskError(`${owner} is not an owner of Safe ${proposal.safe} (owners: ${state.owners.join(", ")})`);
+  }
+  if (proposal.signatures.some((signature) => signature.signer === owner)) {
+    throw new SafeTaskError(`${owner} has already signed this proposal`);
+  }
+  const safe = await openSafe({ ...options, safeAddress: proposal.safe });
+  const transaction = new EthSafeTransaction(proposal.safeTransaction);
+  const kitHash = await safe.getTransactionHash(transaction);
+  if (kitHash.toLowerCase() !== proposal.safeTxHash.toLowerCase()) {
+    throw new SafeTaskError(
+      `tampered proposal: the Safe hashes this transaction to ${kitHash}, not ${proposal.safeTxHash}`,
+    );
+  }
+  const signed = await safe.signTransaction(transaction);
+  const signature = signed.getSignature(owner);
+  if (signature === undefined) throw new Error(`protocol-kit returned no signature for ${owner}`);
+  const withSignature: Proposal = {
+    ...proposal,
+    signatures: [...proposal.signatures, { signer: owner, data: signature.data }],
+  };
+  // Only plain EIP-712 signatures are accepted, so each one can be re-checked offline by every later reader.
+  checkProposalIntegrity(withSignature);
+  return withSignature;
+}
+
+/** Inputs of {@link executeProposal}. */
+export interface ExecuteProposalOptions extends ChainContext {
+  proposal: Proposal;
+  /** Any funded account: it pays the gas and gains no rights. */
+  executor: AccountSigner;
+}
+
+/** The transaction that executed a proposal. */
+export interface ExecutionResult {
+  transactionHash: string;
+  blockNumber: number;
+  gasUsed: bigint;
+}
+
+/**
+ * Executes a proposal carrying at least the Safe's threshold of owner signatures, as ONE Ethereum transaction
+ * (`Safe.execTransaction` calling `rotateOperators`): every removal and addition applies together or not at all.
+ *
+ * @throws SafeTaskError when the proposal fails {@link checkProposalOnChain}, has too few signatures, or the Safe
+ *   would reject it (checked by simulation before anything is sent).
+ */
+export async function executeProposal(options: ExecuteProposalOptions): Promise<ExecutionResult> {
+  const { proposal } = options;
+  checkProposalIntegrity(proposal);
+  const state = await checkProposalOnChain(options.provider, proposal);
+  if (proposal.signatures.length < state.threshold) {
+    const by = proposal.signatures.map((signature) => signature.signer).join(", ") || "nobody";
+    throw new SafeTaskError(
+      `too few signatures: ${proposal.signatures.length} of the ${state.threshold} required by Safe ${proposal.safe} ` +
+        `(signed by ${by})`,
+    );
+  }
+  const safe = await openSafe({ ...options, signer: options.executor, safeAddress: proposal.safe });
+  const transaction = new EthSafeTransaction(proposal.safeTransaction);
+  for (const { signer, data } of proposal.signatures) transaction.addSignature(new EthSafeSignature(signer, data));
+  let valid: boolean;
+  try {
+    valid = await safe.isValidTransaction(transaction);
+  } catch (error) {
+    throw new SafeTaskError(`the Safe would reject this transaction: ${(error as Error).message}`);
+  }
+  if (!valid) throw new SafeTaskError("the Safe would reject this transaction (simulation failed)");
+
+  const result = await safe.executeTransaction(transaction);
+  const receipt = await toEthersProvider(options.provider).waitForTransaction(result.hash);
+  if (receipt === null || receipt.status !== 1) {
+    throw new Error(`execution transaction ${result.hash} failed on chain`);
+  }
+  const executionSuccess = ethers.id("ExecutionSuccess(bytes32,uint256)");
+  const succeeded = receipt.logs.some(
+    (log) => ethers.getAddress(log.address) === proposal.safe && log.topics[0] === executionSuccess,
+  );
+  if (!succeeded) throw new Error(`transaction ${result.hash} did not execute the Safe transaction`);
+  return { transactionHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed };
+}

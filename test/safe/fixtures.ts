@@ -1,0 +1,75 @@
+// Fixtures for the Safe admin tasks. They use `network.getOrCreate()`, the same cached connection that the tasks use
+// when run through `hre.tasks`, so a test can set up a Safe here and drive it through the CLI wiring.
+import { expect } from "chai";
+import { network } from "hardhat";
+
+import { deployLocalSafe } from "../../tasks/safe/lib/local-safe.js";
+
+export const connection = await network.getOrCreate();
+export const { ethers, networkHelpers, provider } = connection;
+
+const DAY = 24n * 60n * 60n;
+export const AMOUNT = ethers.parseUnits("10", 18);
+export const PERIOD = 30n * DAY;
+
+/** The private keys of the Safe's three owners, one per person; each test signer object gets exactly one. */
+export const OWNER_KEYS = ["alice", "bob", "carol"].map((name) => ethers.id(`safe owner ${name}`));
+
+/**
+ * A 2-of-3 Safe (Safe 1.5.0 contracts from `@safe-global/safe-smart-account`, owners holding {@link OWNER_KEYS}) that
+ * owns an OperatorRegistry with one `operator` and a RecurringBilling contract; a customer's subscription is due, so
+ * whoever is an operator can charge it right now.
+ */
+export async function safeOwnedRegistryFixture() {
+  const [deployer, operator, newOperator, merchantAdmin, beneficiary, customer, executor, guardian, outsider] =
+    await ethers.getSigners();
+  const owners = OWNER_KEYS.map((key) => new ethers.Wallet(key).address);
+  const localSafe = await deployLocalSafe({ deployer, owners, threshold: 2 });
+  const registry = await ethers.deployContract("OperatorRegistry", [localSafe.safeAddress, [operator.address]]);
+  const registryAddress = await registry.getAddress();
+  const billing = await ethers.deployContract("RecurringBilling", [localSafe.safeAddress, registryAddress, 7n * DAY]);
+  const token = await ethers.deployContract("BillingToken", ["Billing USD", "bUSD", deployer.address]);
+
+  await billing.connect(merchantAdmin).registerMerchant(beneficiary.address);
+  const merchantId = await billing.merchantCount();
+  await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
+  await token.mint(customer.address, AMOUNT * 10n);
+  await token.connect(customer).approve(await billing.getAddress(), ethers.MaxUint256);
+  await billing.connect(customer).subscribe(await billing.planCount());
+  const subscriptionId = await billing.subscriptionCount();
+  await networkHelpers.time.increaseTo(await billing.nextChargeAt(subscriptionId));
+
+  return {
+    localSafe,
+    safeAddress: localSafe.safeAddress,
+    contractNetworks: localSafe.contractNetworks,
+    registry,
+    registryAddress,
+    billing,
+    token,
+    subscriptionId,
+    owners,
+    operator,
+    newOperator,
+    executor,
+    guardian,
+    outsider,
+  };
+}
+
+/**
+ * Runs `action`, expecting it to fail with a message matching `message`, and checks that no block was mined
+ * meanwhile: with automining, that proves no transaction reached the chain.
+ */
+export async function expectRejectedWithoutTransaction(action: () => Promise<unknown>, message: RegExp): Promise<void> {
+  const before = await ethers.provider.getBlockNumber();
+  let error: unknown;
+  try {
+    await action();
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error, "expected the call to fail").to.be.instanceOf(Error);
+  expect((error as Error).message).to.match(message);
+  expect(await ethers.provider.getBlockNumber(), "a transaction was sent").to.equal(before);
+}
