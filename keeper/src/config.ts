@@ -1,0 +1,305 @@
+// Keeper configuration: a JSON file and/or KEEPER_* environment variables, validated with zod. Every wrong value is
+// reported with the field's path, what is expected and (unless it may hold a secret) what was given.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+import { getAddress, isAddress } from "ethers";
+import { z } from "zod";
+
+/** A configuration problem; `issues` name each wrong field. The process exits with code 2 on it. */
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid keeper configuration:\n  - ${issues.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const int = (what: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .number({ invalid_type_error: `expected ${what}`, required_error: `is required (${what})` })
+    .int(`expected ${what}`)
+    .min(min, `expected ${what}`)
+    .max(max, `expected ${what}`);
+
+const positiveNumber = (what: string) =>
+  z
+    .number({ invalid_type_error: `expected ${what}` })
+    .positive(`expected ${what}`)
+    .finite(`expected ${what}`);
+
+const weiString = z
+  .union([z.string(), z.number()], { invalid_type_error: "expected an amount in wei as a decimal string" })
+  .transform((value, ctx) => {
+    const text = String(value);
+    if (!/^\d+$/.test(text)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'expected an amount in wei as a decimal string, e.g. "100000000000000000"',
+      });
+      return z.NEVER;
+    }
+    return BigInt(text);
+  });
+
+const address = z
+  .string({
+    invalid_type_error: "expected a 0x-prefixed 20-byte address",
+    required_error: "is required (the RecurringBilling address)",
+  })
+  .refine((value) => isAddress(value), "expected a 0x-prefixed 20-byte address (checksummed or lower-case)")
+  .transform((value) => getAddress(value));
+
+const httpUrl = z.string({ invalid_type_error: "expected an http(s) URL" }).refine((value) => {
+  try {
+    return ["http:", "https:"].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, "expected an http(s) URL such as http://127.0.0.1:8545");
+
+const storeSchema = z.union(
+  [
+    z.object({ dataDir: z.string().min(1, "expected a directory path") }).strict(),
+    z
+      .object({
+        postgresUrl: z
+          .string()
+          .refine(
+            (value) => /^postgres(ql)?:\/\//.test(value),
+            "expected a postgres:// or postgresql:// connection URL",
+          ),
+      })
+      .strict(),
+  ],
+  {
+    errorMap: () => ({
+      message: 'expected { "dataDir": "<dir>" } (embedded PGlite) or { "postgresUrl": "postgres://..." }',
+    }),
+  },
+);
+
+const signerSchema = z.discriminatedUnion(
+  "type",
+  [
+    z
+      .object({
+        type: z.literal("keystore"),
+        path: z.string().min(1, "expected the path of an encrypted JSON keystore"),
+        passwordEnv: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name")
+          .optional(),
+        passwordFile: z.string().min(1, "expected the path of a file holding the password").optional(),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal("env"),
+        variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"),
+      })
+      .strict(),
+  ],
+  {
+    errorMap: (issue, ctx) => ({
+      message: issue.code === "invalid_union_discriminator" ? 'expected type "keystore" or "env"' : ctx.defaultError,
+    }),
+  },
+);
+
+export const configSchema = z
+  .object({
+    rpcUrl: httpUrl.default("http://127.0.0.1:8545"),
+    chainId: int("a positive integer chain id, e.g. 31337", 1),
+    billingAddress: address,
+    startBlock: int("a block number >= 0", 0).default(0),
+    confirmations: int("a number of blocks >= 0", 0, 1000).default(2),
+    pollIntervalMs: int("milliseconds between 10 and 3600000", 10, 3_600_000).default(1000),
+    logRange: z
+      .object({
+        initial: int("a block count >= 1", 1).default(2000),
+        min: int("a block count >= 1", 1).default(1),
+        max: int("a block count >= 1", 1).default(10_000),
+      })
+      .strict()
+      .default({})
+      .refine((r) => r.min <= r.initial && r.initial <= r.max, { message: "expected min <= initial <= max" }),
+    store: storeSchema.default({ dataDir: ".keeper-data" }),
+    signer: signerSchema,
+    fees: z
+      .object({
+        maxFeePerGasGwei: positiveNumber("a fee cap in gwei > 0").default(500),
+        maxPriorityFeePerGasGwei: positiveNumber("a tip cap in gwei > 0").default(2),
+        bumpPercent: z
+          .number({ invalid_type_error: "expected a percentage >= 10 (nodes reject smaller replacement bumps)" })
+          .min(10, "expected a percentage >= 10 (nodes reject smaller replacement bumps)")
+          .max(1000, "expected a percentage <= 1000")
+          .default(15),
+        replaceAfterMs: int("milliseconds >= 100", 100).default(15_000),
+      })
+      .strict()
+      .default({})
+      .refine((f) => f.maxPriorityFeePerGasGwei <= f.maxFeePerGasGwei, {
+        message: "expected maxPriorityFeePerGasGwei <= maxFeePerGasGwei",
+      }),
+    batch: z
+      .object({
+        gasBudget: int("a gas amount >= 100000", 100_000).default(8_000_000),
+        maxItems: int("an item count between 1 and 5000", 1, 5000).default(200),
+      })
+      .strict()
+      .default({}),
+    txConfirmations: int("a number of blocks >= 1", 1, 1000).default(1),
+    metrics: z
+      .object({
+        host: z.string().min(1, "expected a host name or IP").default("127.0.0.1"),
+        port: int("a TCP port 0..65535 (0 picks a free one)", 0, 65_535).default(9464),
+      })
+      .strict()
+      .default({}),
+    lowBalanceWei: weiString.default("100000000000000000"),
+    logLevel: z
+      .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
+        errorMap: () => ({ message: "expected one of fatal, error, warn, info, debug, trace, silent" }),
+      })
+      .default("info"),
+    // Extensions beyond the shared contract, all optional.
+    rpcTimeoutMs: int("milliseconds >= 100", 100).default(10_000),
+    reorgWindowBlocks: int("a block count between 1 and 10000", 1, 10_000).default(128),
+    maxPendingTxs: int("a transaction count between 1 and 64", 1, 64).default(4),
+    pastDueRetrySeconds: int("seconds >= 0", 0).default(3600),
+  })
+  .strict();
+
+export type KeeperConfig = z.output<typeof configSchema>;
+export type SignerConfig = KeeperConfig["signer"];
+
+// Fields whose value may carry a secret are never echoed back.
+const SECRET_PATHS = new Set(["store.postgresUrl", "rpcUrl"]);
+
+function describeValue(root: unknown, pathParts: (string | number)[]): string {
+  const key = pathParts.join(".");
+  if (SECRET_PATHS.has(key)) return "";
+  let value: unknown = root;
+  for (const part of pathParts) {
+    if (value === null || typeof value !== "object") return "";
+    value = (value as Record<string | number, unknown>)[part];
+  }
+  if (value === undefined) return "";
+  const text = JSON.stringify(value);
+  return text === undefined ? "" : `, got ${text.length > 80 ? `${text.slice(0, 80)}...` : text}`;
+}
+
+function formatIssues(error: z.ZodError, input: unknown): string[] {
+  return error.issues.map((issue) => {
+    const where = issue.path.length ? issue.path.join(".") : "config";
+    if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+      return `${where === "config" ? "" : `${where}.`}${issue.keys.join(", ")}: unknown field (check the spelling; see keeper/README.md)`;
+    }
+    return `${where}: ${issue.message}${describeValue(input, issue.path)}`;
+  });
+}
+
+/** Validates a parsed config object. */
+export function parseConfig(input: unknown): KeeperConfig {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new ConfigError(["config: expected a JSON object"]);
+  }
+  const result = configSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(formatIssues(result.error, input));
+  return result.data;
+}
+
+type Env = Record<string, string | undefined>;
+
+function numberFromEnv(name: string, value: string): number | string {
+  // Keep the text when it is not a number, so validation reports it under the field name with the value given.
+  return /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : `${value} (from ${name})`;
+}
+
+/** Applies KEEPER_* environment overrides on top of the file's values. */
+export function applyEnvOverrides(input: Record<string, unknown>, env: Env): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...input };
+  const set = (name: string, apply: (value: string) => void) => {
+    const value = env[name];
+    if (value !== undefined && value !== "") apply(value);
+  };
+  set("KEEPER_RPC_URL", (v) => (out.rpcUrl = v));
+  set("KEEPER_CHAIN_ID", (v) => (out.chainId = numberFromEnv("KEEPER_CHAIN_ID", v)));
+  set("KEEPER_BILLING_ADDRESS", (v) => (out.billingAddress = v));
+  set("KEEPER_START_BLOCK", (v) => (out.startBlock = numberFromEnv("KEEPER_START_BLOCK", v)));
+  set("KEEPER_CONFIRMATIONS", (v) => (out.confirmations = numberFromEnv("KEEPER_CONFIRMATIONS", v)));
+  set("KEEPER_DATA_DIR", (v) => (out.store = { dataDir: v }));
+  set("KEEPER_POSTGRES_URL", (v) => (out.store = { postgresUrl: v }));
+  set("KEEPER_LOG_LEVEL", (v) => (out.logLevel = v));
+  set("KEEPER_LOW_BALANCE_WEI", (v) => (out.lowBalanceWei = v));
+  const metrics = { ...((out.metrics as object | undefined) ?? {}) } as Record<string, unknown>;
+  let metricsChanged = false;
+  set("KEEPER_METRICS_HOST", (v) => ((metrics.host = v), (metricsChanged = true)));
+  set(
+    "KEEPER_METRICS_PORT",
+    (v) => ((metrics.port = numberFromEnv("KEEPER_METRICS_PORT", v)), (metricsChanged = true)),
+  );
+  if (metricsChanged) out.metrics = metrics;
+  if (out.signer === undefined && env.KEEPER_PRIVATE_KEY !== undefined) {
+    out.signer = { type: "env", variable: "KEEPER_PRIVATE_KEY" };
+  }
+  return out;
+}
+
+/**
+ * Loads the configuration: the JSON file (if given) with environment overrides on top. Relative paths in the
+ * file (keystore, password file, data directory) are resolved against the file's directory.
+ */
+export function loadConfig(file: string | undefined, env: Env = process.env): KeeperConfig {
+  let input: Record<string, unknown> = {};
+  let baseDir = process.cwd();
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new ConfigError([
+        `--config: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      ]);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError([`--config: ${file} is not valid JSON: ${(err as Error).message}`]);
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new ConfigError([`--config: ${file} must hold a JSON object`]);
+    }
+    input = parsed as Record<string, unknown>;
+    baseDir = path.dirname(path.resolve(file));
+  }
+  const config = parseConfig(applyEnvOverrides(input, env));
+  const resolve = (p: string) => path.resolve(baseDir, p);
+  if ("dataDir" in config.store) config.store = { dataDir: resolve(config.store.dataDir) };
+  if (config.signer.type === "keystore") {
+    config.signer = {
+      ...config.signer,
+      path: resolve(config.signer.path),
+      passwordFile: config.signer.passwordFile === undefined ? undefined : resolve(config.signer.passwordFile),
+    };
+  }
+  return config;
+}
+
+/** The configuration as it is safe to log (no URLs with credentials). */
+export function describeConfig(config: KeeperConfig): Record<string, unknown> {
+  return {
+    chainId: config.chainId,
+    billingAddress: config.billingAddress,
+    startBlock: config.startBlock,
+    confirmations: config.confirmations,
+    store: "dataDir" in config.store ? { dataDir: config.store.dataDir } : { postgres: true },
+    signer:
+      config.signer.type === "keystore"
+        ? { type: "keystore", path: config.signer.path }
+        : { type: "env", variable: config.signer.variable },
+    batch: config.batch,
+    txConfirmations: config.txConfirmations,
+  };
+}

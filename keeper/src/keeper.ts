@@ -1,0 +1,346 @@
+// Wires the keeper: RPC, store, event sync, tx manager and scheduler in one sequential loop (so no two parts ever
+// race on the store or the nonce), plus metrics, health and a graceful stop.
+import { pino, type Logger } from "pino";
+
+import { type EventBus, InProcessEventBus } from "./bus/event-bus.js";
+import { ConfigError, describeConfig, type KeeperConfig } from "./config.js";
+import { type Health, KeeperMetrics, startMetricsServer } from "./metrics.js";
+import { classifyRpcError, type Eip1193Provider, redactUrl, RpcClient } from "./rpc.js";
+import { Scheduler } from "./scheduler.js";
+import type { OperatorSigner } from "./signer.js";
+import { bindStore, type Db, migrate, openDb } from "./store/index.js";
+import { billingInterface } from "./sync/decode.js";
+import { EventSync } from "./sync/event-sync.js";
+import { TxManager } from "./tx-manager.js";
+
+const GWEI = 1_000_000_000;
+/** Ranges synced per loop iteration before the tx manager and scheduler get a turn. */
+const SYNC_STEPS_PER_ITERATION = 20;
+const MAX_BACKOFF_MS = 30_000;
+
+export interface KeeperDeps {
+  config: KeeperConfig;
+  signer: OperatorSigner;
+  /** An in-process chain (tests, the Hardhat task); otherwise `config.rpcUrl` is used. */
+  provider?: Eip1193Provider;
+  bus?: EventBus;
+  logger?: Logger;
+  /** A store to use instead of the configured one (tests). */
+  db?: Db;
+}
+
+/** A pino logger writing JSON lines to stdout synchronously (nothing lost on exit); keys are never logged. */
+export function createLogger(level: string): Logger {
+  return pino(
+    {
+      level,
+      base: { name: "keeper" },
+      redact: { paths: ["privateKey", "password", "*.privateKey", "*.password", "raw", "*.raw"], censor: "[redacted]" },
+    },
+    pino.destination({ dest: 1, sync: true }),
+  );
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+export class Keeper {
+  readonly metrics = new KeeperMetrics();
+  readonly logger: Logger;
+  readonly rpc: RpcClient;
+  readonly bus: EventBus;
+  private readonly config: KeeperConfig;
+  private readonly signer: OperatorSigner;
+  private readonly stopController = new AbortController();
+  private db?: Db;
+  private sync?: EventSync;
+  private txManager?: TxManager;
+  private scheduler?: Scheduler;
+  private metricsServer?: { url: string; close(): Promise<void> };
+  private loop?: Promise<void>;
+  private lastSuccessAt = 0;
+  private lastError?: string;
+  private phase: "starting" | "running" | "stopping" | "stopped" = "starting";
+  private balanceLow = false;
+  private registered?: boolean;
+
+  constructor(private readonly deps: KeeperDeps) {
+    this.config = deps.config;
+    this.signer = deps.signer;
+    this.logger = deps.logger ?? createLogger(deps.config.logLevel);
+    this.bus = deps.bus ?? new InProcessEventBus();
+    this.rpc = new RpcClient(deps.provider ?? deps.config.rpcUrl, {
+      timeoutMs: deps.config.rpcTimeoutMs,
+      onError: (method, kind) => this.metrics.rpcErrors.inc({ method, kind }),
+    });
+  }
+
+  get stopped(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  /** URL of the metrics server once started. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
+  }
+
+  /**
+   * Starts the metrics server, waits for the RPC, checks the chain and contract, opens the store, resumes pending
+   * transactions and starts the loop. Throws a {@link ConfigError} when the chain or contract is not the one
+   * configured.
+   */
+  async start(): Promise<void> {
+    const { config } = this;
+    this.metricsServer = await startMetricsServer(
+      this.metrics,
+      () => this.health(),
+      config.metrics.host,
+      config.metrics.port,
+    );
+    this.logger.info(
+      {
+        metricsUrl: this.metricsServer.url,
+        operator: this.signer.address,
+        rpc: this.deps.provider ? "in-process provider" : redactUrl(config.rpcUrl),
+        ...describeConfig(config),
+      },
+      "keeper started",
+    );
+    const registryAddress = await this.connect();
+    if (this.stopped) return;
+
+    this.db = this.deps.db ?? (await openDb(config.store));
+    const applied = await migrate(this.db);
+    if (applied.length > 0) this.logger.info({ migrations: applied }, "store migrated");
+    await bindStore(this.db, config.chainId, config.billingAddress);
+
+    this.sync = new EventSync(
+      this.db,
+      this.rpc,
+      this.bus,
+      {
+        chainId: config.chainId,
+        address: config.billingAddress,
+        startBlock: config.startBlock,
+        confirmations: config.confirmations,
+        reorgWindow: config.reorgWindowBlocks,
+        range: config.logRange,
+      },
+      this.logger,
+      {
+        onEvents: (count) => this.metrics.eventsSynced.inc(count),
+        onReorg: () => this.metrics.reorgs.inc(),
+        onProgress: (cursor, head) => {
+          this.metrics.syncedBlock.set(cursor);
+          this.metrics.headLag.set(Math.max(0, head - cursor));
+        },
+      },
+    );
+    this.txManager = new TxManager(
+      this.db,
+      this.rpc,
+      this.signer,
+      {
+        chainId: config.chainId,
+        maxFeePerGas: BigInt(Math.round(config.fees.maxFeePerGasGwei * GWEI)),
+        maxPriorityFeePerGas: BigInt(Math.round(config.fees.maxPriorityFeePerGasGwei * GWEI)),
+        bumpPercent: config.fees.bumpPercent,
+        replaceAfterMs: config.fees.replaceAfterMs,
+        confirmations: config.txConfirmations,
+      },
+      this.logger,
+      {
+        onSent: (tx) => this.metrics.chargesSent.inc(tx.subscriptionIds.length),
+        onReplaced: () => this.metrics.replacements.inc(),
+        onFinal: (tx, receipt) => this.scheduler?.onFinal(tx, receipt),
+        onPending: (count, age) => {
+          this.metrics.pendingTxs.set(count);
+          this.metrics.oldestPendingAge.set(age);
+        },
+      },
+    );
+    this.scheduler = new Scheduler(
+      this.db,
+      this.rpc,
+      this.txManager,
+      {
+        billingAddress: config.billingAddress,
+        registryAddress,
+        operator: this.signer.address,
+        gasBudget: BigInt(config.batch.gasBudget),
+        maxItems: config.batch.maxItems,
+        maxPendingTxs: config.maxPendingTxs,
+        pastDueRetrySeconds: config.pastDueRetrySeconds,
+      },
+      this.logger,
+      {
+        onRegistered: (registered) => this.onRegistered(registered),
+        onOutcome: ({ confirmed, failed }) => {
+          this.metrics.chargesConfirmed.inc(confirmed);
+          this.metrics.chargesFailed.inc(failed);
+        },
+      },
+    );
+    const open = await this.txManager.openCount();
+    if (open > 0) this.logger.info({ pending: open }, "resuming pending transactions");
+    await this.retrying("resume", () => (this.txManager as TxManager).tick({ rebroadcast: true }));
+    this.phase = "running";
+    this.loop = this.run();
+  }
+
+  /** Waits until the RPC answers, then checks it serves the configured chain and contract. Returns the registry. */
+  private async connect(): Promise<string> {
+    const { config } = this;
+    const chainId = await this.retrying("connect", () => this.rpc.chainId());
+    if (chainId === undefined) return "";
+    if (chainId !== config.chainId) {
+      throw new ConfigError([
+        `chainId: the RPC serves chain ${chainId}, but the config says ${config.chainId} (wrong rpcUrl or chainId?)`,
+      ]);
+    }
+    const code = await this.retrying("connect", () => this.rpc.getCode(config.billingAddress));
+    if (code === undefined) return "";
+    if (code === "0x") {
+      throw new ConfigError([
+        `billingAddress: no contract at ${config.billingAddress} on chain ${chainId} (wrong address or network?)`,
+      ]);
+    }
+    const result = await this.retrying("connect", async () => {
+      try {
+        return await this.rpc.call({
+          to: config.billingAddress,
+          data: billingInterface.encodeFunctionData("registry"),
+        });
+      } catch (err) {
+        if (classifyRpcError(err) === "reverted") return "0x";
+        throw err;
+      }
+    });
+    if (result === undefined) return "";
+    try {
+      return billingInterface.decodeFunctionResult("registry", result)[0] as string;
+    } catch {
+      throw new ConfigError([
+        `billingAddress: the contract at ${config.billingAddress} is not a RecurringBilling (registry() failed)`,
+      ]);
+    }
+  }
+
+  /** Runs `fn` until it succeeds or the keeper stops (undefined), backing off on failures. */
+  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const value = await fn();
+        this.lastError = undefined;
+        return value;
+      } catch (err) {
+        this.noteError(what, err);
+        await sleep(this.backoff(attempt), this.stopController.signal);
+      }
+    }
+    return undefined;
+  }
+
+  private backoff(failures: number): number {
+    return Math.min(MAX_BACKOFF_MS, this.config.pollIntervalMs * 2 ** Math.min(failures, 10));
+  }
+
+  private noteError(what: string, err: unknown): void {
+    const kind = classifyRpcError(err);
+    this.lastError = `${what}: ${(err as Error).message}`;
+    this.logger.error(
+      { step: what, kind, error: (err as Error).message },
+      kind === "unreachable" ? "RPC unreachable: retrying" : `${what} failed: retrying`,
+    );
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      let busy = false;
+      try {
+        busy = await this.iterate();
+        failures = 0;
+        this.lastSuccessAt = Date.now();
+        this.lastError = undefined;
+      } catch (err) {
+        this.noteError("loop", err);
+        failures++;
+      }
+      if (!busy || failures > 0)
+        await sleep(failures > 0 ? this.backoff(failures) : this.config.pollIntervalMs, this.stopController.signal);
+    }
+  }
+
+  /** One pass: sync, follow transactions, schedule charges, check the balance. Returns true while catching up. */
+  async iterate(): Promise<boolean> {
+    const sync = this.sync as EventSync;
+    const result = await sync.catchUp(SYNC_STEPS_PER_ITERATION, () => this.stopped);
+    if (this.stopped) return false;
+    await (this.txManager as TxManager).tick();
+    if (result.caughtUp && !this.stopped) await (this.scheduler as Scheduler).tick(result.cursor, () => this.stopped);
+    await this.checkBalance();
+    return !result.caughtUp;
+  }
+
+  private onRegistered(registered: boolean): void {
+    this.metrics.operatorRegistered.set(registered ? 1 : 0);
+    if (registered !== this.registered) {
+      if (registered) this.logger.info({ operator: this.signer.address }, "operator is registered: charging enabled");
+      else
+        this.logger.warn(
+          { operator: this.signer.address },
+          "operator is NOT registered in the OperatorRegistry: no charges will be sent",
+        );
+    }
+    this.registered = registered;
+  }
+
+  private async checkBalance(): Promise<void> {
+    const balance = await this.rpc.getBalance(this.signer.address);
+    this.metrics.operatorBalance.set(Number(balance));
+    const low = balance < this.config.lowBalanceWei;
+    this.metrics.operatorBalanceLow.set(low ? 1 : 0);
+    if (low && !this.balanceLow) {
+      this.logger.warn(
+        {
+          operator: this.signer.address,
+          balanceWei: balance.toString(),
+          thresholdWei: this.config.lowBalanceWei.toString(),
+        },
+        "operator ETH balance is low: fund it before charges stall",
+      );
+    }
+    this.balanceLow = low;
+  }
+
+  health(): Health {
+    const staleAfter = Math.max(30_000, this.config.pollIntervalMs * 10);
+    const fresh = this.phase === "running" && Date.now() - this.lastSuccessAt < staleAfter;
+    return {
+      ok: fresh,
+      phase: this.phase,
+      lastSuccessAt: this.lastSuccessAt === 0 ? null : new Date(this.lastSuccessAt).toISOString(),
+      lastError: this.lastError ?? null,
+      operatorRegistered: this.registered ?? null,
+      operatorBalanceLow: this.balanceLow,
+    };
+  }
+
+  /** Stops polling, lets the current step (and its store transaction) finish, then closes everything. */
+  async stop(): Promise<void> {
+    if (this.phase === "stopped") return;
+    this.phase = "stopping";
+    this.stopController.abort();
+    await this.loop?.catch(() => {});
+    await this.bus.close().catch(() => {});
+    if (this.db && !this.deps.db) await this.db.close();
+    await this.metricsServer?.close();
+    this.phase = "stopped";
+    this.logger.info("keeper stopped");
+  }
+}

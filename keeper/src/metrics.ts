@@ -1,0 +1,107 @@
+// Prometheus metrics (prom-client, a registry of our own) and the HTTP server for /metrics and /healthz.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { Counter, Gauge, Registry } from "prom-client";
+
+/** The keeper's metrics; names are part of the operations contract (see keeper/README.md). */
+export class KeeperMetrics {
+  readonly registry = new Registry();
+  readonly headLag = this.gauge("keeper_head_lag_blocks", "Blocks between the chain head and the last synced block");
+  readonly syncedBlock = this.gauge("keeper_synced_block", "Last block whose events are stored");
+  readonly eventsSynced = this.counter("keeper_events_synced_total", "Contract events stored");
+  readonly reorgs = this.counter("keeper_reorgs_total", "Reorgs detected and rolled back");
+  readonly chargesSent = this.counter(
+    "keeper_charges_sent_total",
+    "Subscriptions included in sent charge transactions",
+  );
+  readonly chargesConfirmed = this.counter(
+    "keeper_charges_confirmed_total",
+    "Periods paid by final charge transactions",
+  );
+  readonly chargesFailed = this.counter(
+    "keeper_charges_failed_total",
+    "Subscriptions in final charge transactions that were not paid (payment failed, lapsed, skipped or reverted)",
+  );
+  readonly replacements = this.counter("keeper_tx_replacements_total", "Stuck transactions replaced with higher fees");
+  readonly pendingTxs = this.gauge("keeper_pending_txs", "Sent transactions not yet final");
+  readonly oldestPendingAge = this.gauge(
+    "keeper_oldest_pending_tx_age_seconds",
+    "Age of the oldest transaction not yet final",
+  );
+  readonly operatorBalance = this.gauge("keeper_operator_balance_wei", "ETH balance of the operator account, in wei");
+  readonly operatorBalanceLow = this.gauge(
+    "keeper_operator_balance_low",
+    "1 when the operator balance is below lowBalanceWei",
+  );
+  readonly operatorRegistered = this.gauge(
+    "keeper_operator_registered",
+    "1 when the registry counts the keeper's key as an operator",
+  );
+  readonly rpcErrors = new Counter({
+    name: "keeper_rpc_errors_total",
+    help: "Failed JSON-RPC calls by method and kind",
+    labelNames: ["method", "kind"] as const,
+    registers: [this.registry],
+  });
+
+  private gauge(name: string, help: string): Gauge {
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
+
+  private counter(name: string, help: string): Counter {
+    return new Counter({ name, help, registers: [this.registry] });
+  }
+}
+
+export interface Health {
+  ok: boolean;
+  [key: string]: unknown;
+}
+
+/** Serves GET /metrics and GET /healthz (200 when healthy, 503 otherwise, JSON body either way). */
+export async function startMetricsServer(
+  metrics: KeeperMetrics,
+  health: () => Health,
+  host: string,
+  port: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method === "GET" && path === "/metrics") {
+      metrics.registry
+        .metrics()
+        .then((body) => {
+          res.writeHead(200, { "content-type": metrics.registry.contentType });
+          res.end(body);
+        })
+        .catch((err: Error) => {
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end(err.message);
+        });
+      return;
+    }
+    if (req.method === "GET" && path === "/healthz") {
+      const status = health();
+      res.writeHead(status.ok ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify(status));
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("not found: try /metrics or /healthz\n");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,123 @@
+// Numbered schema migrations, applied in order inside transactions and recorded in `schema_migrations`, so a store
+// created by an older keeper is upgraded in place and a migration never runs twice.
+import type { Db } from "./db.js";
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial schema",
+    sql: `
+      -- What chain and contract this store belongs to: a keeper refuses a store made for another.
+      CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+      -- Last block whose events are stored; advanced in the same transaction that stores them.
+      CREATE TABLE sync_cursor (
+        id int PRIMARY KEY CHECK (id = 1),
+        block_number bigint NOT NULL,
+        block_hash text
+      );
+      -- Recent block hashes, to find the common ancestor after a reorg.
+      CREATE TABLE blocks (number bigint PRIMARY KEY, hash text NOT NULL, parent_hash text NOT NULL);
+      CREATE TABLE events (
+        id text PRIMARY KEY,
+        block_number bigint NOT NULL,
+        block_hash text NOT NULL,
+        tx_hash text NOT NULL,
+        log_index int NOT NULL,
+        name text NOT NULL,
+        subscription_id bigint,
+        merchant_id bigint,
+        args jsonb NOT NULL
+      );
+      CREATE INDEX events_block ON events (block_number);
+      CREATE INDEX events_subscription ON events (subscription_id, block_number, log_index);
+      CREATE INDEX events_merchant ON events (merchant_id, block_number, log_index) WHERE name = 'MerchantPauseSet';
+      -- Derived from events: rebuilt for the affected ids after a reorg.
+      CREATE TABLE subscriptions (
+        id bigint PRIMARY KEY,
+        merchant_id bigint NOT NULL,
+        customer text NOT NULL,
+        plan_id bigint NOT NULL,
+        token text NOT NULL,
+        amount numeric NOT NULL,
+        period bigint NOT NULL,
+        max_charges bigint NOT NULL,
+        status text NOT NULL,
+        next_charge_at bigint NOT NULL,
+        charge_count bigint NOT NULL,
+        past_due_since bigint,
+        -- Scheduler back-off (chain time), not derived from events.
+        retry_at bigint NOT NULL DEFAULT 0
+      );
+      CREATE INDEX subscriptions_due ON subscriptions (next_charge_at, id) WHERE status IN ('active', 'past_due');
+      CREATE TABLE merchants (id bigint PRIMARY KEY, paused boolean NOT NULL);
+      -- Every transaction the keeper signed, one row per nonce.
+      CREATE TABLE txs (
+        nonce bigint PRIMARY KEY,
+        state text NOT NULL,
+        to_address text NOT NULL,
+        data text NOT NULL,
+        gas_limit numeric NOT NULL,
+        subscription_ids bigint[] NOT NULL,
+        created_at_ms bigint NOT NULL,
+        last_sent_at_ms bigint NOT NULL,
+        mined_hash text,
+        block_number bigint,
+        block_hash text,
+        receipt_status int,
+        note text
+      );
+      CREATE INDEX txs_open ON txs (state) WHERE state IN ('pending', 'mined');
+      -- Every signed version of a transaction (the original and each fee-bumped replacement).
+      CREATE TABLE tx_attempts (
+        hash text PRIMARY KEY,
+        nonce bigint NOT NULL REFERENCES txs (nonce),
+        max_fee_per_gas numeric NOT NULL,
+        max_priority_fee_per_gas numeric NOT NULL,
+        raw text NOT NULL,
+        created_at_ms bigint NOT NULL
+      );
+      CREATE INDEX tx_attempts_nonce ON tx_attempts (nonce, created_at_ms);
+    `,
+  },
+];
+
+/** Applies every migration newer than the store's version; returns the versions applied. */
+export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  await db.query(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+  );
+  const applied: number[] = [];
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    const done = await db.transaction(async (tx) => {
+      // Serializes keepers migrating the same PostgreSQL database at once.
+      await tx.query("SELECT pg_advisory_xact_lock(727272)");
+      const rows = await tx.query("SELECT 1 FROM schema_migrations WHERE version = $1", [migration.version]);
+      if (rows.length > 0) return false;
+      for (const statement of splitStatements(migration.sql)) await tx.query(statement);
+      await tx.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [
+        migration.version,
+        migration.name,
+      ]);
+      return true;
+    });
+    if (done) applied.push(migration.version);
+  }
+  return applied;
+}
+
+/** Splits a migration into statements (extended-protocol queries take one statement each). */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split("\n")
+    .filter((line) => !line.trim().startsWith("--"))
+    .join("\n")
+    .split(";")
+    .map((statement) => statement.trim())
+    .filter((statement) => statement.length > 0);
+}

@@ -1,0 +1,228 @@
+// Event sync: polls eth_getLogs over bounded ranges `confirmations` behind the head, detects reorgs by comparing
+// stored block hashes with the chain, rolls derived state back to the common ancestor, and advances the cursor only
+// in the store transaction that records the events.
+import type { Logger } from "pino";
+
+import type { ChainEvent, EventBus } from "../bus/event-bus.js";
+import { type BlockHeader, classifyRpcError, mapLimit, type RpcClient, suggestedRange } from "../rpc.js";
+import type { Db } from "../store/index.js";
+import { decodeLog } from "./decode.js";
+import { RangeSizer } from "./range-sizer.js";
+import { rollbackEvents, storeEvents } from "./state.js";
+
+export interface EventSyncOptions {
+  chainId: number;
+  /** The billing contract. */
+  address: string;
+  startBlock: number;
+  confirmations: number;
+  /** Blocks near the head whose hashes are all checked and kept; reorgs deeper than this force a full resync. */
+  reorgWindow: number;
+  range: { initial: number; min: number; max: number };
+}
+
+export interface EventSyncHooks {
+  onEvents?(count: number): void;
+  onReorg?(depth: number): void;
+  onProgress?(cursor: number, head: number): void;
+}
+
+export interface Cursor {
+  number: number;
+  hash: string | null;
+}
+
+export interface SyncStepResult {
+  head: number;
+  cursor: number;
+  /** The cursor is at `head - confirmations`. */
+  caughtUp: boolean;
+}
+
+/** The range must be read again (the chain moved under it, or it was too large). */
+class RetryRangeError extends Error {}
+
+export class EventSync {
+  readonly sizer: RangeSizer;
+
+  constructor(
+    private readonly db: Db,
+    private readonly rpc: RpcClient,
+    private readonly bus: EventBus,
+    private readonly options: EventSyncOptions,
+    private readonly logger: Logger,
+    private readonly hooks: EventSyncHooks = {},
+  ) {
+    this.sizer = new RangeSizer(options.range.min, options.range.max, options.range.initial);
+  }
+
+  /** The last synced block (startBlock - 1 before the first range). */
+  async cursor(): Promise<Cursor> {
+    const rows = await this.db.query<{ block_number: unknown; block_hash: string | null }>(
+      "SELECT block_number, block_hash FROM sync_cursor WHERE id = 1",
+    );
+    if (rows.length === 0) return { number: this.options.startBlock - 1, hash: null };
+    return { number: Number(rows[0].block_number), hash: rows[0].block_hash };
+  }
+
+  /** Syncs until caught up (or `maxSteps` ranges), checking `shouldStop` between ranges. */
+  async catchUp(maxSteps: number, shouldStop: () => boolean): Promise<SyncStepResult> {
+    let result = await this.step();
+    for (let i = 1; i < maxSteps && !result.caughtUp && !shouldStop(); i++) result = await this.step();
+    return result;
+  }
+
+  /** One step: a reorg check, then at most one range of logs. */
+  async step(): Promise<SyncStepResult> {
+    const head = await this.rpc.blockNumber();
+    const target = head - this.options.confirmations;
+    const cursor = await this.cursor();
+
+    if (cursor.hash !== null) {
+      const onChain = await this.rpc.findBlock(cursor.number);
+      if (onChain === null || onChain.hash !== cursor.hash) {
+        await this.rollback(cursor);
+        return { head, cursor: (await this.cursor()).number, caughtUp: false };
+      }
+    }
+    if (target <= cursor.number) {
+      this.hooks.onProgress?.(cursor.number, head);
+      return { head, cursor: cursor.number, caughtUp: true };
+    }
+
+    const from = cursor.number + 1;
+    const to = Math.min(target, from + this.sizer.size - 1);
+    try {
+      await this.syncRange(cursor, from, to, head);
+    } catch (err) {
+      if (err instanceof RetryRangeError) {
+        this.logger.warn({ from, to }, err.message);
+        return { head, cursor: cursor.number, caughtUp: false };
+      }
+      throw err;
+    }
+    this.hooks.onProgress?.(to, head);
+    return { head, cursor: to, caughtUp: to >= target };
+  }
+
+  private async syncRange(cursor: Cursor, from: number, to: number, head: number): Promise<void> {
+    // Headers are read BEFORE the logs: a reorg after this point either shows as a log whose block hash differs, or
+    // leaves stored hashes that the next step finds non-canonical.
+    const nearHead = to > head - this.options.reorgWindow;
+    const numbers = nearHead ? range(Math.max(from, head - this.options.reorgWindow), to) : [to];
+    const headers = await mapLimit(numbers, 8, (n) => this.rpc.getBlock(n));
+    const byNumber = new Map(headers.map((h) => [h.number, h]));
+    if (nearHead) checkLinks(headers, numbers[0] === from ? cursor : null);
+
+    let logs;
+    try {
+      logs = await this.rpc.getLogs({ address: this.options.address, fromBlock: from, toBlock: to });
+    } catch (err) {
+      const kind = classifyRpcError(err);
+      if (kind === "too-many-results" || kind === "timeout") {
+        const suggestion = suggestedRange(err);
+        const before = this.sizer.size;
+        if (!this.sizer.shrink(suggestion ? suggestion.to - suggestion.from + 1 : undefined)) throw err;
+        this.logger.info({ from, to, kind, rangeBefore: before, rangeAfter: this.sizer.size }, "log range shrunk");
+        throw new RetryRangeError("retrying with a smaller range");
+      }
+      throw err;
+    }
+    for (const log of logs) {
+      const header = byNumber.get(log.blockNumber);
+      if (header !== undefined && header.hash !== log.blockHash) {
+        throw new RetryRangeError(`block ${log.blockNumber} changed while syncing; retrying`);
+      }
+    }
+
+    const events = logs
+      .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
+      .map((log) => decodeLog(this.options.chainId, log))
+      .filter((event): event is ChainEvent => event !== undefined);
+
+    const last = byNumber.get(to) as BlockHeader;
+    // Delivered before the cursor moves: after a crash the same events are published again (consumers dedupe by id).
+    await this.bus.publish(events);
+    const fresh = await this.db.transaction(async (tx) => {
+      const stored = await storeEvents(tx, events);
+      await tx.query(
+        `INSERT INTO blocks (number, hash, parent_hash)
+         SELECT * FROM unnest($1::text[]::bigint[], $2::text[], $3::text[])
+         ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash`,
+        [headers.map((h) => String(h.number)), headers.map((h) => h.hash), headers.map((h) => h.parentHash)],
+      );
+      await tx.query(
+        `INSERT INTO sync_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash`,
+        [to, last.hash],
+      );
+      await tx.query("DELETE FROM blocks WHERE number < $1", [to - this.options.reorgWindow]);
+      return stored;
+    });
+    this.sizer.grow();
+    if (fresh.length > 0) this.hooks.onEvents?.(fresh.length);
+    this.logger.debug({ from, to, events: events.length, stored: fresh.length }, "range synced");
+  }
+
+  /** Finds the newest stored block still on the chain and rolls everything after it back. */
+  private async rollback(cursor: Cursor): Promise<void> {
+    const stored = await this.db.query<{ number: unknown; hash: string }>(
+      "SELECT number, hash FROM blocks WHERE number <= $1 ORDER BY number DESC",
+      [cursor.number],
+    );
+    let ancestor: Cursor = { number: this.options.startBlock - 1, hash: null };
+    for (const block of stored) {
+      const onChain = await this.rpc.findBlock(Number(block.number));
+      if (onChain !== null && onChain.hash === block.hash) {
+        ancestor = { number: Number(block.number), hash: block.hash };
+        break;
+      }
+    }
+    if (ancestor.hash === null) {
+      this.logger.warn(
+        { cursor: cursor.number },
+        "reorg deeper than the stored block hashes: resyncing from startBlock",
+      );
+    }
+    const depth = cursor.number - ancestor.number;
+    await this.db.transaction(async (tx) => {
+      const removed = await rollbackEvents(
+        tx,
+        ancestor.number,
+        this.options.chainId,
+        this.options.address.toLowerCase(),
+      );
+      await this.bus.retract(removed);
+      await tx.query("DELETE FROM blocks WHERE number > $1", [ancestor.number]);
+      await tx.query(
+        `INSERT INTO sync_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash`,
+        [ancestor.number, ancestor.hash],
+      );
+      this.logger.warn(
+        { depth, from: cursor.number, ancestor: ancestor.number, removedEvents: removed.length },
+        "reorg detected: rolled back to the common ancestor",
+      );
+    });
+    this.hooks.onReorg?.(depth);
+  }
+}
+
+function range(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let n = from; n <= to; n++) out.push(n);
+  return out;
+}
+
+/** Checks that `headers` form one chain, starting on `cursor` when given. */
+function checkLinks(headers: BlockHeader[], cursor: Cursor | null): void {
+  if (cursor?.hash && headers[0].parentHash !== cursor.hash) {
+    // The cursor block itself was replaced: the next step's cursor check rolls back.
+    throw new RetryRangeError(`block ${headers[0].number} does not extend the synced block ${cursor.number}`);
+  }
+  for (let i = 1; i < headers.length; i++) {
+    if (headers[i].parentHash !== headers[i - 1].hash) {
+      throw new RetryRangeError(`blocks ${headers[i - 1].number}..${headers[i].number} changed while syncing`);
+    }
+  }
+}

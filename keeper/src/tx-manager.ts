@@ -1,0 +1,389 @@
+// Transaction manager: one nonce stream for the operator key. Every signed transaction (nonce, fees, raw bytes, hash)
+// is stored BEFORE it is broadcast, so after a crash each pending nonce is resumed and whichever of its versions
+// mined is found. Stuck transactions are replaced with both fees bumped; a receipt only counts once it has the
+// required confirmations and its block is still canonical.
+import { Transaction } from "ethers";
+import type { Logger } from "pino";
+
+import { classifyRpcError, type RpcClient, type RpcReceipt } from "./rpc.js";
+import type { OperatorSigner } from "./signer.js";
+import { type Db, toBigInt, toNumber } from "./store/index.js";
+
+export type TxState = "pending" | "mined" | "confirmed" | "failed" | "superseded";
+
+export interface TxRequest {
+  to: string;
+  data: string;
+  gasLimit: bigint;
+  /** Subscriptions this transaction charges; not scheduled again while it is in flight. */
+  subscriptionIds: readonly bigint[];
+}
+
+export interface TxManagerOptions {
+  chainId: number;
+  /** Cap on maxFeePerGas, in wei. */
+  maxFeePerGas: bigint;
+  /** Cap on maxPriorityFeePerGas, in wei. */
+  maxPriorityFeePerGas: bigint;
+  /** Replacement bump on both fee fields, percent (>= 10). */
+  bumpPercent: number;
+  /** A transaction not mined this long after its last version was sent is replaced. */
+  replaceAfterMs: number;
+  /** Blocks a receipt needs (its own included) before it is final. */
+  confirmations: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export interface TxManagerHooks {
+  onSent?(tx: { nonce: number; hash: string; subscriptionIds: readonly bigint[] }): void;
+  onReplaced?(tx: { nonce: number; hash: string }): void;
+  /** A transaction is final: its receipt has the confirmations and sits in a canonical block. */
+  onFinal?(tx: { nonce: number; subscriptionIds: bigint[] }, receipt: RpcReceipt): Promise<void> | void;
+  onPending?(count: number, oldestAgeSeconds: number): void;
+}
+
+interface TxRow {
+  nonce: unknown;
+  state: TxState;
+  to_address: string;
+  data: string;
+  gas_limit: unknown;
+  subscription_ids: unknown[];
+  created_at_ms: unknown;
+  last_sent_at_ms: unknown;
+  mined_hash: string | null;
+}
+
+interface AttemptRow {
+  hash: string;
+  raw: string;
+  max_fee_per_gas: unknown;
+  max_priority_fee_per_gas: unknown;
+}
+
+/** Both fees of a replacement: at least `bumpPercent` over the old ones and no less than the market now. */
+export function bumpFees(
+  old: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint },
+  market: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint },
+  bumpPercent: number,
+): { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } {
+  const factor = BigInt(Math.ceil(bumpPercent * 100));
+  const bump = (value: bigint) => (value * (10_000n + factor) + 9_999n) / 10_000n;
+  const max = (a: bigint, b: bigint) => (a > b ? a : b);
+  const maxPriorityFeePerGas = max(bump(old.maxPriorityFeePerGas), market.maxPriorityFeePerGas);
+  const maxFeePerGas = max(max(bump(old.maxFeePerGas), market.maxFeePerGas), maxPriorityFeePerGas);
+  return { maxFeePerGas, maxPriorityFeePerGas };
+}
+
+export class TxManager {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly rpc: RpcClient,
+    private readonly signer: OperatorSigner,
+    private readonly options: TxManagerOptions,
+    private readonly logger: Logger,
+    private readonly hooks: TxManagerHooks = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Transactions sent and not yet final. */
+  async openCount(): Promise<number> {
+    const rows = await this.db.query<{ n: unknown }>(
+      "SELECT count(*) AS n FROM txs WHERE state IN ('pending', 'mined')",
+    );
+    return toNumber(rows[0].n);
+  }
+
+  /**
+   * Subscriptions that must not be scheduled: in an open transaction, or in a final one whose block the event sync
+   * has not reached yet (its Charged event is not in the store).
+   */
+  async inFlightSubscriptionIds(syncedBlock: number): Promise<bigint[]> {
+    const rows = await this.db.query<{ id: unknown }>(
+      `SELECT DISTINCT unnest(subscription_ids) AS id FROM txs
+       WHERE state IN ('pending', 'mined') OR (state IN ('confirmed', 'failed') AND block_number > $1)`,
+      [syncedBlock],
+    );
+    return rows.map((row) => toBigInt(row.id));
+  }
+
+  /** Fees to offer now, within the caps; undefined when the base fee alone is above the cap. */
+  async marketFees(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | undefined> {
+    const block = await this.rpc.getBlock("latest");
+    const baseFee = block.baseFeePerGas ?? 0n;
+    let tip: bigint;
+    try {
+      tip = await this.rpc.maxPriorityFeePerGas();
+    } catch {
+      tip = this.options.maxPriorityFeePerGas;
+    }
+    if (tip > this.options.maxPriorityFeePerGas) tip = this.options.maxPriorityFeePerGas;
+    if (baseFee >= this.options.maxFeePerGas) return undefined;
+    let maxFeePerGas = baseFee * 2n + tip;
+    if (maxFeePerGas > this.options.maxFeePerGas) maxFeePerGas = this.options.maxFeePerGas;
+    return { maxFeePerGas, maxPriorityFeePerGas: tip < maxFeePerGas ? tip : maxFeePerGas };
+  }
+
+  /** The next nonce: past every nonce this keeper ever signed and every nonce the chain has mined. */
+  private async nextNonce(): Promise<number> {
+    const [rows, chainNonce] = await Promise.all([
+      this.db.query<{ n: unknown }>("SELECT max(nonce) AS n FROM txs WHERE state <> 'superseded'"),
+      this.rpc.getTransactionCount(this.signer.address, "latest"),
+    ]);
+    const stored = rows[0].n === null ? -1 : toNumber(rows[0].n);
+    return Math.max(stored + 1, chainNonce);
+  }
+
+  /**
+   * Signs, stores and broadcasts a transaction. Call it only after the call was simulated: the nonce is reserved
+   * here. Returns undefined when fees are above the cap (nothing stored).
+   */
+  async send(request: TxRequest): Promise<{ nonce: number; hash: string } | undefined> {
+    const fees = await this.marketFees();
+    if (fees === undefined) {
+      this.logger.warn(
+        { maxFeePerGas: this.options.maxFeePerGas.toString() },
+        "base fee is above the fee cap: not sending",
+      );
+      return undefined;
+    }
+    const nonce = await this.nextNonce();
+    const raw = await this.signer.signTransaction({
+      type: 2,
+      chainId: BigInt(this.options.chainId),
+      nonce,
+      to: request.to,
+      data: request.data,
+      value: 0n,
+      gasLimit: request.gasLimit,
+      maxFeePerGas: fees.maxFeePerGas,
+      maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+    });
+    const hash = Transaction.from(raw).hash as string;
+    const now = this.now();
+    await this.db.transaction(async (tx) => {
+      // A row left 'superseded' by another sender's use of this nonce is replaced.
+      await tx.query("DELETE FROM tx_attempts WHERE nonce = $1", [nonce]);
+      await tx.query("DELETE FROM txs WHERE nonce = $1 AND state = 'superseded'", [nonce]);
+      await tx.query(
+        `INSERT INTO txs (nonce, state, to_address, data, gas_limit, subscription_ids, created_at_ms, last_sent_at_ms)
+         VALUES ($1, 'pending', $2, $3, $4, $5::text[]::bigint[], $6, $6)`,
+        [nonce, request.to, request.data, request.gasLimit.toString(), request.subscriptionIds.map(String), now],
+      );
+      await this.insertAttempt(tx, nonce, hash, raw, fees, now);
+    });
+    this.logger.info(
+      {
+        nonce,
+        hash,
+        items: request.subscriptionIds.length,
+        maxFeePerGas: fees.maxFeePerGas.toString(),
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+      },
+      "transaction sent",
+    );
+    this.hooks.onSent?.({ nonce, hash, subscriptionIds: request.subscriptionIds });
+    await this.broadcast(nonce, hash, raw);
+    return { nonce, hash };
+  }
+
+  private async insertAttempt(
+    tx: Db,
+    nonce: number,
+    hash: string,
+    raw: string,
+    fees: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint },
+    now: number,
+  ): Promise<void> {
+    await tx.query(
+      `INSERT INTO tx_attempts (hash, nonce, max_fee_per_gas, max_priority_fee_per_gas, raw, created_at_ms)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING`,
+      [hash, nonce, fees.maxFeePerGas.toString(), fees.maxPriorityFeePerGas.toString(), raw, now],
+    );
+  }
+
+  /** Sends a stored raw transaction; node answers that mean "fine" or "handled later" are not errors. */
+  private async broadcast(nonce: number, hash: string, raw: string): Promise<void> {
+    try {
+      await this.rpc.sendRawTransaction(raw);
+    } catch (err) {
+      const kind = classifyRpcError(err);
+      const context = { nonce, hash, kind, error: (err as Error).message };
+      if (kind === "already-known") return;
+      if (kind === "nonce-too-low")
+        this.logger.info(context, "nonce already used on chain: checking which version mined");
+      else if (kind === "underpriced")
+        this.logger.warn(context, "node refused the fees: the next replacement bumps them");
+      else if (kind === "insufficient-funds")
+        this.logger.error(context, "operator cannot pay for gas: fund the operator account");
+      else this.logger.warn(context, "broadcast failed: will retry");
+    }
+  }
+
+  /**
+   * Follows every open transaction: records receipts, finalizes them after the confirmations, notices reorged-out
+   * and superseded ones, replaces stuck ones and re-sends ones the node forgot. `rebroadcast` re-sends every
+   * unmined transaction (after a restart).
+   */
+  async tick(options: { rebroadcast?: boolean } = {}): Promise<void> {
+    const chainNonce = await this.rpc.getTransactionCount(this.signer.address, "latest");
+    const head = await this.rpc.blockNumber();
+    await this.reopenReorgedFinals(chainNonce);
+
+    const open = await this.db.query<TxRow>("SELECT * FROM txs WHERE state IN ('pending', 'mined') ORDER BY nonce");
+    for (const row of open) {
+      const nonce = toNumber(row.nonce);
+      const attempts = await this.db.query<AttemptRow>(
+        "SELECT hash, raw, max_fee_per_gas, max_priority_fee_per_gas FROM tx_attempts WHERE nonce = $1 ORDER BY created_at_ms DESC, hash",
+        [nonce],
+      );
+      if (attempts.length === 0) continue;
+      const receipt = await this.findReceipt(attempts.map((a) => a.hash));
+      if (receipt !== null) {
+        await this.onReceipt(row, nonce, receipt, head);
+        continue;
+      }
+      if (row.state === "mined") {
+        this.logger.warn({ nonce, hash: row.mined_hash }, "mined transaction left the chain (reorg): back to pending");
+        await this.db.query(
+          "UPDATE txs SET state = 'pending', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL WHERE nonce = $1",
+          [nonce],
+        );
+      }
+      if (nonce < chainNonce) {
+        // The nonce is used on chain but by none of our versions: another sender used this key.
+        this.logger.error(
+          { nonce },
+          "nonce used by a transaction this keeper did not sign: is the key used elsewhere?",
+        );
+        await this.db.query(
+          "UPDATE txs SET state = 'superseded', note = 'nonce used by another transaction' WHERE nonce = $1",
+          [nonce],
+        );
+        continue;
+      }
+      const latest = attempts[0];
+      const age = this.now() - toNumber(row.last_sent_at_ms);
+      if (nonce === chainNonce && age >= this.options.replaceAfterMs) {
+        await this.replace(row, nonce, latest);
+      } else if (options.rebroadcast || !(await this.rpc.hasTransaction(latest.hash))) {
+        await this.broadcast(nonce, latest.hash, latest.raw);
+      }
+    }
+    await this.reportPending();
+  }
+
+  private async findReceipt(hashes: string[]): Promise<RpcReceipt | null> {
+    for (const hash of hashes) {
+      const receipt = await this.rpc.getTransactionReceipt(hash);
+      if (receipt !== null) return receipt;
+    }
+    return null;
+  }
+
+  private async onReceipt(row: TxRow, nonce: number, receipt: RpcReceipt, head: number): Promise<void> {
+    if (row.state !== "mined" || row.mined_hash !== receipt.transactionHash) {
+      await this.db.query(
+        "UPDATE txs SET state = 'mined', mined_hash = $2, block_number = $3, block_hash = $4, receipt_status = $5 WHERE nonce = $1",
+        [nonce, receipt.transactionHash, receipt.blockNumber, receipt.blockHash, receipt.status],
+      );
+      this.logger.info(
+        { nonce, hash: receipt.transactionHash, block: receipt.blockNumber, status: receipt.status },
+        "transaction mined",
+      );
+    }
+    if (head - receipt.blockNumber + 1 < this.options.confirmations) return;
+    const block = await this.rpc.findBlock(receipt.blockNumber);
+    if (block === null || block.hash !== receipt.blockHash) return; // reorg in progress: look again next tick
+    const state: TxState = receipt.status === 1 ? "confirmed" : "failed";
+    const subscriptionIds = row.subscription_ids.map(toBigInt);
+    await this.db.query("UPDATE txs SET state = $2 WHERE nonce = $1", [nonce, state]);
+    this.logger.info({ nonce, hash: receipt.transactionHash, block: receipt.blockNumber, state }, "transaction final");
+    await this.hooks.onFinal?.({ nonce, subscriptionIds }, receipt);
+  }
+
+  /** Final transactions whose nonce the chain no longer counts were removed by a reorg deeper than the confirmations. */
+  private async reopenReorgedFinals(chainNonce: number): Promise<void> {
+    const finals = await this.db.query<{ nonce: unknown; mined_hash: string }>(
+      "SELECT nonce, mined_hash FROM txs WHERE state IN ('confirmed', 'failed') AND nonce >= $1 ORDER BY nonce",
+      [chainNonce],
+    );
+    for (const row of finals) {
+      if ((await this.rpc.getTransactionReceipt(row.mined_hash)) !== null) continue;
+      this.logger.warn(
+        { nonce: toNumber(row.nonce), hash: row.mined_hash },
+        "final transaction left the chain (deep reorg): resending",
+      );
+      await this.db.query(
+        "UPDATE txs SET state = 'pending', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL, last_sent_at_ms = $2 WHERE nonce = $1",
+        [row.nonce, this.now()],
+      );
+    }
+  }
+
+  private async replace(row: TxRow, nonce: number, latest: AttemptRow): Promise<void> {
+    const market = (await this.marketFees()) ?? {
+      maxFeePerGas: this.options.maxFeePerGas,
+      maxPriorityFeePerGas: this.options.maxPriorityFeePerGas,
+    };
+    const old = {
+      maxFeePerGas: toBigInt(latest.max_fee_per_gas),
+      maxPriorityFeePerGas: toBigInt(latest.max_priority_fee_per_gas),
+    };
+    const fees = bumpFees(old, market, this.options.bumpPercent);
+    // Nodes need >= 10% on both fields; past the caps a replacement would only be refused.
+    const minimum = bumpFees(old, { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }, 10);
+    if (fees.maxFeePerGas > this.options.maxFeePerGas) fees.maxFeePerGas = this.options.maxFeePerGas;
+    if (fees.maxPriorityFeePerGas > this.options.maxPriorityFeePerGas)
+      fees.maxPriorityFeePerGas = this.options.maxPriorityFeePerGas;
+    if (fees.maxPriorityFeePerGas > fees.maxFeePerGas) fees.maxPriorityFeePerGas = fees.maxFeePerGas;
+    const now = this.now();
+    if (fees.maxFeePerGas < minimum.maxFeePerGas || fees.maxPriorityFeePerGas < minimum.maxPriorityFeePerGas) {
+      this.logger.warn({ nonce, hash: latest.hash }, "stuck transaction is at the fee cap: re-sending without a bump");
+      await this.db.query("UPDATE txs SET last_sent_at_ms = $2 WHERE nonce = $1", [nonce, now]);
+      await this.broadcast(nonce, latest.hash, latest.raw);
+      return;
+    }
+    const raw = await this.signer.signTransaction({
+      type: 2,
+      chainId: BigInt(this.options.chainId),
+      nonce,
+      to: row.to_address,
+      data: row.data,
+      value: 0n,
+      gasLimit: toBigInt(row.gas_limit),
+      maxFeePerGas: fees.maxFeePerGas,
+      maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+    });
+    const hash = Transaction.from(raw).hash as string;
+    await this.db.transaction(async (tx) => {
+      await this.insertAttempt(tx, nonce, hash, raw, fees, now);
+      await tx.query("UPDATE txs SET last_sent_at_ms = $2 WHERE nonce = $1", [nonce, now]);
+    });
+    this.logger.warn(
+      {
+        nonce,
+        replaced: latest.hash,
+        hash,
+        maxFeePerGas: fees.maxFeePerGas.toString(),
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+      },
+      "stuck transaction replaced with higher fees",
+    );
+    this.hooks.onReplaced?.({ nonce, hash });
+    await this.broadcast(nonce, hash, raw);
+  }
+
+  private async reportPending(): Promise<void> {
+    const rows = await this.db.query<{ n: unknown; oldest: unknown }>(
+      "SELECT count(*) AS n, min(created_at_ms) AS oldest FROM txs WHERE state IN ('pending', 'mined')",
+    );
+    const count = toNumber(rows[0].n);
+    const oldest = rows[0].oldest === null ? 0 : Math.max(0, (this.now() - toNumber(rows[0].oldest)) / 1000);
+    this.hooks.onPending?.(count, oldest);
+  }
+}
