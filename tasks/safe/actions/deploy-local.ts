@@ -18,11 +18,11 @@ export default async function deployLocal(args: DeployLocalArgs, hre: HardhatRun
     const { chainId } = await connect(hre);
     const { ethers } = await hre.network.getOrCreate();
     const signers = await ethers.getSigners();
+    if (signers.length === 0) throw new SafeTaskError("the network has no account to deploy with");
     const owners =
       args.owners === ""
         ? signers.slice(1, 4).map((signer) => signer.address)
         : parseAddressList(args.owners, "--owners");
-    if (signers.length === 0) throw new SafeTaskError("the network has no account to deploy with");
     const deployment = await deployLocalSafe({
       deployer: signers[0],
       owners,
