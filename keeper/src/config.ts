@@ -78,33 +78,43 @@ const storeSchema = z.union(
   },
 );
 
-const signerSchema = z.discriminatedUnion(
-  "type",
-  [
-    z
-      .object({
-        type: z.literal("keystore"),
-        path: z.string().min(1, "expected the path of an encrypted JSON keystore"),
-        passwordEnv: z
-          .string()
-          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name")
-          .optional(),
-        passwordFile: z.string().min(1, "expected the path of a file holding the password").optional(),
-      })
-      .strict(),
-    z
-      .object({
-        type: z.literal("env"),
-        variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"),
-      })
-      .strict(),
-  ],
-  {
-    errorMap: (issue, ctx) => ({
-      message: issue.code === "invalid_union_discriminator" ? 'expected type "keystore" or "env"' : ctx.defaultError,
-    }),
-  },
-);
+const signerSchema = z
+  .discriminatedUnion(
+    "type",
+    [
+      z
+        .object({
+          type: z.literal("keystore"),
+          path: z.string().min(1, "expected the path of an encrypted JSON keystore"),
+          passwordEnv: z
+            .string()
+            .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name")
+            .optional(),
+          passwordFile: z.string().min(1, "expected the path of a file holding the password").optional(),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal("env"),
+          variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"),
+        })
+        .strict(),
+    ],
+    {
+      errorMap: (issue, ctx) => ({
+        message: issue.code === "invalid_union_discriminator" ? 'expected type "keystore" or "env"' : ctx.defaultError,
+      }),
+    },
+  )
+  .superRefine((signer, ctx) => {
+    if (signer.type === "keystore" && (signer.passwordEnv === undefined) === (signer.passwordFile === undefined)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: "expected exactly one of passwordEnv (variable name) or passwordFile (path)",
+        path: ["passwordEnv"],
+      });
+    }
+  });
 
 export const configSchema = z
   .object({

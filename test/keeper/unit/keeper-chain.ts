@@ -1,0 +1,333 @@
+// The keeper's parts against a real in-process Hardhat chain: event sync (with range shrinking and reorgs), the
+// scheduler and the tx manager (crash resume, stuck-transaction replacement).
+import { expect } from "chai";
+import { Wallet } from "ethers";
+import { network } from "hardhat";
+import { pino } from "pino";
+
+import { type ChainEvent, InProcessEventBus } from "../../../keeper/src/bus/event-bus.js";
+import { type Eip1193Provider, RpcClient } from "../../../keeper/src/rpc.js";
+import { Scheduler } from "../../../keeper/src/scheduler.js";
+import { PrivateKeySigner } from "../../../keeper/src/signer.js";
+import { bindStore, type Db, migrate, PgliteDb, toBigInt } from "../../../keeper/src/store/index.js";
+import { EventSync } from "../../../keeper/src/sync/event-sync.js";
+import { TxManager } from "../../../keeper/src/tx-manager.js";
+
+const { ethers, networkHelpers, provider } = await network.create();
+const logger = pino({ level: "silent" });
+const DAY = 86_400n;
+const PERIOD = 30n * DAY;
+const AMOUNT = 10n ** 19n;
+const GWEI = 10n ** 9n;
+
+async function deploy() {
+  const [safe, merchantAdmin, beneficiary, ...customers] = await ethers.getSigners();
+  const operator = new PrivateKeySigner(Wallet.createRandom().privateKey);
+  await networkHelpers.setBalance(operator.address, 10n ** 20n);
+  const startBlock = (await ethers.provider.getBlockNumber()) + 1;
+  const token = await ethers.deployContract("BillingToken", ["Billing USD", "bUSD", safe.address]);
+  const registry = await ethers.deployContract("OperatorRegistry", [safe.address, [operator.address]]);
+  const billing = await ethers.deployContract("RecurringBilling", [
+    safe.address,
+    await registry.getAddress(),
+    7n * DAY,
+  ]);
+  const billingAddress = await billing.getAddress();
+  await billing.connect(merchantAdmin).registerMerchant(beneficiary.address);
+  await billing.connect(merchantAdmin).createPlan(1n, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
+  for (const customer of customers.slice(0, 3)) {
+    await token.connect(safe).mint(customer.address, AMOUNT * 100n);
+    await token.connect(customer).approve(billingAddress, ethers.MaxUint256);
+    await billing.connect(customer).subscribe(1n);
+  }
+  return {
+    billing,
+    billingAddress,
+    operator,
+    customers: customers.slice(0, 3),
+    startBlock,
+    registry: await registry.getAddress(),
+  };
+}
+
+/** An EIP-1193 provider in front of the chain that fails the calls `fault` picks (a flaky or limited node). */
+function faulty(fault: (method: string, params: unknown[]) => Error | undefined): Eip1193Provider {
+  return {
+    request: async ({ method, params }) => {
+      const error = fault(method, (params ?? []) as unknown[]);
+      if (error) throw error;
+      return provider.request({ method, params: params as unknown[] });
+    },
+  };
+}
+
+interface Parts {
+  db: Db;
+  sync: EventSync;
+  txManager: TxManager;
+  scheduler: Scheduler;
+  retracted: ChainEvent[];
+}
+
+async function keeperParts(
+  d: Awaited<ReturnType<typeof deploy>>,
+  options: { db?: Db; rpcProvider?: Eip1193Provider; replaceAfterMs?: number; range?: number } = {},
+): Promise<Parts> {
+  const db = options.db ?? (await PgliteDb.open());
+  await migrate(db);
+  await bindStore(db, 31337, d.billingAddress);
+  const rpc = new RpcClient(options.rpcProvider ?? provider);
+  const bus = new InProcessEventBus();
+  const retracted: ChainEvent[] = [];
+  bus.subscribe((event, removed) => removed && retracted.push(event));
+  const sync = new EventSync(
+    db,
+    rpc,
+    bus,
+    {
+      chainId: 31337,
+      address: d.billingAddress,
+      startBlock: d.startBlock,
+      confirmations: 0,
+      reorgWindow: 64,
+      range: { initial: options.range ?? 100, min: 1, max: 1000 },
+    },
+    logger,
+  );
+  const late: { scheduler?: Scheduler } = {};
+  const txManager = new TxManager(
+    db,
+    rpc,
+    d.operator,
+    {
+      chainId: 31337,
+      maxFeePerGas: 500n * GWEI,
+      maxPriorityFeePerGas: 2n * GWEI,
+      bumpPercent: 15,
+      replaceAfterMs: options.replaceAfterMs ?? 60_000,
+      confirmations: 1,
+    },
+    logger,
+    { onFinal: (tx, receipt) => late.scheduler?.onFinal(tx, receipt) },
+  );
+  const scheduler = new Scheduler(
+    db,
+    rpc,
+    txManager,
+    {
+      billingAddress: d.billingAddress,
+      registryAddress: d.registry,
+      operator: d.operator.address,
+      gasBudget: 8_000_000n,
+      maxItems: 200,
+      maxPendingTxs: 4,
+      pastDueRetrySeconds: 3600,
+    },
+    logger,
+  );
+  late.scheduler = scheduler;
+  return { db, sync, txManager, scheduler, retracted };
+}
+
+async function storedSubscriptions(db: Db) {
+  const rows = await db.query<{ id: unknown; status: string; next_charge_at: unknown }>(
+    "SELECT id, status, next_charge_at FROM subscriptions ORDER BY id",
+  );
+  return rows.map((r) => ({ id: toBigInt(r.id), status: r.status, nextChargeAt: toBigInt(r.next_charge_at) }));
+}
+
+async function chargedIds(billingAddress: string, fromBlock: number): Promise<bigint[]> {
+  const billing = await ethers.getContractAt("RecurringBilling", billingAddress);
+  const events = await billing.queryFilter(billing.filters.Charged(), fromBlock);
+  return events.map((e) => e.args.subscriptionId);
+}
+
+async function syncAll(parts: Parts) {
+  return parts.sync.catchUp(100, () => false);
+}
+
+describe("Keeper against a Hardhat chain", function () {
+  this.timeout(120_000);
+
+  describe("EventSync", function () {
+    it("derives each subscription's status and next due time from the events", async function () {
+      const d = await deploy();
+      const parts = await keeperParts(d);
+      const result = await syncAll(parts);
+      expect(result.caughtUp).to.equal(true);
+      const subs = await storedSubscriptions(parts.db);
+      expect(subs.map((s) => s.id)).to.deep.equal([1n, 2n, 3n]);
+      for (const sub of subs) {
+        expect(sub.status).to.equal("active");
+        expect(sub.nextChargeAt).to.equal(await d.billing.nextChargeAt(sub.id));
+      }
+      await d.billing.connect(d.customers[1]).cancel(2n);
+      await syncAll(parts);
+      expect((await storedSubscriptions(parts.db))[1].status).to.equal("cancelled");
+    });
+
+    it("halves the log range when the node answers 'too many results' and still stores every event", async function () {
+      const d = await deploy();
+      const limited = faulty((method, params) => {
+        if (method !== "eth_getLogs") return undefined;
+        const { fromBlock, toBlock } = params[0] as { fromBlock: string; toBlock: string };
+        return Number(toBlock) - Number(fromBlock) >= 2
+          ? new Error("query returned more than 10000 results")
+          : undefined;
+      });
+      const parts = await keeperParts(d, { rpcProvider: limited, range: 64 });
+      const result = await parts.sync.catchUp(200, () => false);
+      expect(result.caughtUp).to.equal(true);
+      expect(parts.sync.sizer.size).to.be.below(64);
+      expect((await storedSubscriptions(parts.db)).length).to.equal(3);
+    });
+
+    it("records each event once when a range is synced again", async function () {
+      const d = await deploy();
+      const db = await PgliteDb.open();
+      const first = await keeperParts(d, { db });
+      await syncAll(first);
+      const [{ n: before }] = await db.query<{ n: unknown }>("SELECT count(*) AS n FROM events");
+      await db.query("UPDATE sync_cursor SET block_number = $1, block_hash = NULL", [d.startBlock - 1]);
+      await syncAll(first);
+      const [{ n: after }] = await db.query<{ n: unknown }>("SELECT count(*) AS n FROM events");
+      expect(Number(after)).to.equal(Number(before));
+    });
+  });
+
+  describe("Scheduler", function () {
+    it("charges only what the chain says is due, once", async function () {
+      const d = await deploy();
+      const parts = await keeperParts(d);
+      await syncAll(parts);
+      expect(await parts.scheduler.tick(0)).to.equal(0); // nothing due yet
+
+      await networkHelpers.time.increase(PERIOD);
+      // Cancelled after the sync: the store still thinks it is due, the on-chain check must drop it.
+      await d.billing.connect(d.customers[2]).cancel(3n);
+      const head = await ethers.provider.getBlockNumber();
+      expect(await parts.scheduler.tick(head)).to.equal(1);
+      await parts.txManager.tick();
+      expect(await chargedIds(d.billingAddress, head + 1)).to.deep.equal([1n, 2n]);
+
+      // In flight until the sync has seen its events, then not due any more.
+      expect(await parts.scheduler.tick(head)).to.equal(0);
+      const synced = await syncAll(parts);
+      expect(await parts.scheduler.tick(synced.cursor)).to.equal(0);
+      expect(await chargedIds(d.billingAddress, head + 1)).to.deep.equal([1n, 2n]);
+    });
+
+    it("sends nothing when the operator is not registered", async function () {
+      const d = await deploy();
+      const registry = await ethers.getContractAt("OperatorRegistry", d.registry);
+      const [safe] = await ethers.getSigners();
+      await registry.connect(safe).rotateOperators([d.operator.address], []);
+      const parts = await keeperParts(d);
+      await syncAll(parts);
+      await networkHelpers.time.increase(PERIOD);
+      expect(await parts.scheduler.isRegistered()).to.equal(false);
+      expect(await parts.scheduler.tick(await ethers.provider.getBlockNumber())).to.equal(0);
+    });
+  });
+
+  describe("reorgs", function () {
+    it("rolls back to the common ancestor, retracts the events and sends the reorged-out charge again", async function () {
+      const d = await deploy();
+      const parts = await keeperParts(d);
+      await syncAll(parts);
+      await networkHelpers.time.increase(PERIOD);
+      const snapshot = await networkHelpers.takeSnapshot();
+      const forkBlock = await ethers.provider.getBlockNumber();
+
+      expect(await parts.scheduler.tick(forkBlock)).to.equal(1);
+      await parts.txManager.tick();
+      await networkHelpers.mine(2);
+      await syncAll(parts);
+      const chargedAt = BigInt(await networkHelpers.time.latest());
+      expect((await storedSubscriptions(parts.db)).every((s) => s.nextChargeAt > chargedAt)).to.equal(true);
+
+      // Another branch from the fork point, longer than the first: the charge is gone from the chain.
+      await snapshot.restore();
+      await networkHelpers.mine(5);
+      expect(await chargedIds(d.billingAddress, forkBlock + 1)).to.deep.equal([]);
+
+      await syncAll(parts);
+      expect(parts.retracted.map((e) => e.name)).to.include("Charged");
+      const [{ n: after }] = await parts.db.query<{ n: unknown }>(
+        "SELECT count(*) AS n FROM events WHERE block_number > $1",
+        [forkBlock],
+      );
+      expect(Number(after)).to.equal(0);
+      const now = BigInt(await networkHelpers.time.latest());
+      expect((await storedSubscriptions(parts.db)).every((s) => s.nextChargeAt <= now)).to.equal(true);
+
+      // The tx manager notices its final transaction left the chain and sends the same signed nonce again.
+      await parts.txManager.tick();
+      await parts.txManager.tick();
+      expect(await chargedIds(d.billingAddress, forkBlock + 1)).to.deep.equal([1n, 2n, 3n]);
+      await syncAll(parts);
+      expect(await parts.scheduler.tick((await syncAll(parts)).cursor)).to.equal(0);
+    });
+  });
+
+  describe("TxManager", function () {
+    it("stores a transaction before broadcasting and resumes it by nonce after a crash", async function () {
+      const d = await deploy();
+      const db = await PgliteDb.open();
+      // The node dies just as the charge is broadcast.
+      const crashing = faulty((method) =>
+        method === "eth_sendRawTransaction" ? new Error("socket hang up") : undefined,
+      );
+      const before = await keeperParts(d, { db, rpcProvider: crashing });
+      await syncAll(before);
+      await networkHelpers.time.increase(PERIOD);
+      expect(await before.scheduler.tick(await ethers.provider.getBlockNumber())).to.equal(1);
+      const [stored] = await db.query<{ nonce: unknown; state: string }>("SELECT nonce, state FROM txs");
+      expect([Number(stored.nonce), stored.state]).to.deep.equal([0, "pending"]);
+      expect(await chargedIds(d.billingAddress, d.startBlock)).to.have.length(3); // only the subscribe-time charges
+
+      const after = await keeperParts(d, { db });
+      await after.txManager.tick({ rebroadcast: true });
+      await after.txManager.tick();
+      const [final] = await db.query<{ state: string }>("SELECT state FROM txs WHERE nonce = 0");
+      expect(final.state).to.equal("confirmed");
+      expect(await chargedIds(d.billingAddress, d.startBlock)).to.have.length(6);
+      expect(await ethers.provider.getTransactionCount(d.operator.address)).to.equal(1);
+    });
+
+    it("replaces a transaction that is not mined in time with both fees bumped, and finds the version that mined", async function () {
+      const d = await deploy();
+      const parts = await keeperParts(d, { replaceAfterMs: 0 });
+      await syncAll(parts);
+      await networkHelpers.time.increase(PERIOD);
+      await provider.request({ method: "evm_setAutomine", params: [false] });
+      try {
+        expect(await parts.scheduler.tick(await ethers.provider.getBlockNumber())).to.equal(1);
+        await parts.txManager.tick();
+        const attempts = await parts.db.query<{
+          hash: string;
+          max_fee_per_gas: unknown;
+          max_priority_fee_per_gas: unknown;
+        }>(
+          "SELECT hash, max_fee_per_gas, max_priority_fee_per_gas FROM tx_attempts ORDER BY created_at_ms, max_fee_per_gas",
+        );
+        expect(attempts).to.have.length(2);
+        const [first, second] = attempts.map((a) => ({
+          fee: toBigInt(a.max_fee_per_gas),
+          tip: toBigInt(a.max_priority_fee_per_gas),
+        }));
+        expect(second.fee * 100n).to.be.at.least(first.fee * 110n);
+        expect(second.tip * 100n).to.be.at.least(first.tip * 110n);
+        await networkHelpers.mine(1);
+      } finally {
+        await provider.request({ method: "evm_setAutomine", params: [true] });
+      }
+      await parts.txManager.tick();
+      const [tx] = await parts.db.query<{ state: string; mined_hash: string }>("SELECT state, mined_hash FROM txs");
+      expect(tx.state).to.equal("confirmed");
+      const hashes = (await parts.db.query<{ hash: string }>("SELECT hash FROM tx_attempts")).map((a) => a.hash);
+      expect(hashes).to.include(tx.mined_hash);
+      expect(await ethers.provider.getTransactionCount(d.operator.address)).to.equal(1);
+    });
+  });
+});
