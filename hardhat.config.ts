@@ -30,6 +30,14 @@ export default defineConfig({
   paths: {
     ignition: "deploy",
   },
+  test: {
+    solidity: {
+      fuzz: { runs: 256 },
+      // Handler actions per invariant: runs x depth = 40 x 250 = 10,000. failOnRevert: the handler swallows the
+      // reverts it provokes, so a reverting fuzzer call is a bug and every call counts as one executed action.
+      invariant: { runs: 40, depth: 250, failOnRevert: true },
+    },
+  },
   networks: {
     hardhatMainnet: {
       type: "edr-simulated",
