@@ -16,7 +16,7 @@ import { TxManager } from "./tx-manager.js";
 const GWEI = 1_000_000_000;
 /** Ranges synced per loop iteration before the tx manager and scheduler get a turn. */
 const SYNC_STEPS_PER_ITERATION = 20;
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 10_000;
 
 export interface KeeperDeps {
   config: KeeperConfig;
@@ -246,7 +246,7 @@ export class Keeper {
   }
 
   private backoff(failures: number): number {
-    return Math.min(MAX_BACKOFF_MS, this.config.pollIntervalMs * 2 ** Math.min(failures, 10));
+    return Math.min(MAX_BACKOFF_MS, this.config.pollIntervalMs * 2 ** Math.min(Math.max(failures - 1, 0), 5));
   }
 
   private noteError(what: string, err: unknown): void {

@@ -166,6 +166,8 @@ const toLog = (log: z.infer<typeof logSchema>): RpcLog => ({
 export interface RpcClientOptions {
   /** Per-request timeout for HTTP. [10000] */
   timeoutMs?: number;
+  /** Extra attempts for a transient failure. [2] */
+  retries?: number;
   /** Called on every failed call, for metrics. */
   onError?: (method: string, kind: RpcErrorKind) => void;
 }
@@ -186,8 +188,39 @@ export class RpcClient {
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 
-  /** Raw call; throws a classified {@link RpcError}. */
+  /**
+   * Raw call; throws a classified {@link RpcError}. Transient failures (a dropped connection, an internal node error,
+   * a garbled answer, a timeout except on eth_getLogs, whose range must shrink instead) are retried a few times, so
+   * one flaky answer does not cost the caller a whole loop iteration.
+   */
   async request(method: string, params: unknown[] = []): Promise<unknown> {
+    return this.withRetry(method, () => this.requestOnce(method, params));
+  }
+
+  /** A call whose answer must match `schema`; a malformed answer is retried like a transient failure. */
+  private async get<T extends z.ZodTypeAny>(method: string, params: unknown[], schema: T): Promise<z.infer<T>> {
+    return this.withRetry(method, async () => this.parse(method, schema, await this.requestOnce(method, params)));
+  }
+
+  private async withRetry<T>(method: string, fn: () => Promise<T>): Promise<T> {
+    const retries = this.options.retries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const error = err as RpcError;
+        const transient =
+          error.kind === "unreachable" ||
+          error.kind === "other" ||
+          error.kind === "malformed" ||
+          (error.kind === "timeout" && method !== "eth_getLogs");
+        if (!transient || attempt >= retries) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
+      }
+    }
+  }
+
+  private async requestOnce(method: string, params: unknown[]): Promise<unknown> {
     try {
       return typeof this.endpoint === "string"
         ? await this.httpRequest(this.endpoint, method, params)
@@ -277,11 +310,11 @@ export class RpcClient {
   }
 
   async chainId(): Promise<number> {
-    return Number(this.parse("eth_chainId", quantity, await this.request("eth_chainId")));
+    return Number(await this.get("eth_chainId", [], quantity));
   }
 
   async blockNumber(): Promise<number> {
-    return Number(this.parse("eth_blockNumber", quantity, await this.request("eth_blockNumber")));
+    return Number(await this.get("eth_blockNumber", [], quantity));
   }
 
   /** A block header; throws when the node does not know the block. */
@@ -294,9 +327,8 @@ export class RpcClient {
 
   /** A block header, or null when the node has no such block (yet, or any more after a reorg). */
   async findBlock(block: BlockTag): Promise<BlockHeader | null> {
-    const value = await this.request("eth_getBlockByNumber", [tag(block), false]);
-    if (value === null) return null;
-    const b = this.parse("eth_getBlockByNumber", blockSchema, value);
+    const b = await this.get("eth_getBlockByNumber", [tag(block), false], blockSchema.nullable());
+    if (b === null) return null;
     return {
       number: Number(b.number),
       hash: b.hash,
@@ -312,58 +344,53 @@ export class RpcClient {
     toBlock: number;
     topics?: (string | string[] | null)[];
   }): Promise<RpcLog[]> {
-    const value = await this.request("eth_getLogs", [
-      {
-        address: filter.address,
-        fromBlock: tag(filter.fromBlock),
-        toBlock: tag(filter.toBlock),
-        topics: filter.topics,
-      },
-    ]);
-    return this.parse("eth_getLogs", z.array(logSchema), value)
-      .filter((log) => !log.removed)
-      .map(toLog);
+    const logs = await this.get(
+      "eth_getLogs",
+      [
+        {
+          address: filter.address,
+          fromBlock: tag(filter.fromBlock),
+          toBlock: tag(filter.toBlock),
+          topics: filter.topics,
+        },
+      ],
+      z.array(logSchema),
+    );
+    return logs.filter((log) => !log.removed).map(toLog);
   }
 
   async call(tx: { from?: string; to: string; data: string }, block: BlockTag = "latest"): Promise<string> {
-    return this.parse("eth_call", hex, await this.request("eth_call", [tx, tag(block)]));
+    return this.get("eth_call", [tx, tag(block)], hex);
   }
 
   async estimateGas(tx: { from: string; to: string; data: string }): Promise<bigint> {
-    return this.parse("eth_estimateGas", quantity, await this.request("eth_estimateGas", [tx]));
+    return this.get("eth_estimateGas", [tx], quantity);
   }
 
   async getTransactionCount(address: string, block: BlockTag = "latest"): Promise<number> {
-    return Number(
-      this.parse(
-        "eth_getTransactionCount",
-        quantity,
-        await this.request("eth_getTransactionCount", [address, tag(block)]),
-      ),
-    );
+    return Number(await this.get("eth_getTransactionCount", [address, tag(block)], quantity));
   }
 
   async getBalance(address: string): Promise<bigint> {
-    return this.parse("eth_getBalance", quantity, await this.request("eth_getBalance", [address, "latest"]));
+    return this.get("eth_getBalance", [address, "latest"], quantity);
   }
 
   async getCode(address: string): Promise<string> {
-    return this.parse("eth_getCode", hex, await this.request("eth_getCode", [address, "latest"]));
+    return this.get("eth_getCode", [address, "latest"], hex);
   }
 
   async maxPriorityFeePerGas(): Promise<bigint> {
-    return this.parse("eth_maxPriorityFeePerGas", quantity, await this.request("eth_maxPriorityFeePerGas"));
+    return this.get("eth_maxPriorityFeePerGas", [], quantity);
   }
 
   async sendRawTransaction(raw: string): Promise<string> {
-    return this.parse("eth_sendRawTransaction", hash32, await this.request("eth_sendRawTransaction", [raw]));
+    return this.get("eth_sendRawTransaction", [raw], hash32);
   }
 
   /** The receipt, or null while the transaction is not mined. */
   async getTransactionReceipt(hash: string): Promise<RpcReceipt | null> {
-    const value = await this.request("eth_getTransactionReceipt", [hash]);
-    if (value === null) return null;
-    const r = this.parse("eth_getTransactionReceipt", receiptSchema, value);
+    const r = await this.get("eth_getTransactionReceipt", [hash], receiptSchema.nullable());
+    if (r === null) return null;
     return {
       transactionHash: r.transactionHash,
       blockNumber: Number(r.blockNumber),
