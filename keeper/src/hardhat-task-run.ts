@@ -57,6 +57,16 @@ export default async function keeperRun(
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
-  await keeper.start();
+  try {
+    await keeper.start();
+  } catch (err) {
+    await keeper.stop();
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
   await stopped;
 }
