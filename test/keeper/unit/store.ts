@@ -1,6 +1,13 @@
 import { expect } from "chai";
 
-import { bindStore, migrate, MIGRATIONS, PgliteDb, StoreMismatchError } from "../../../keeper/src/store/index.js";
+import {
+  bindStore,
+  migrate,
+  MIGRATIONS,
+  PgliteDb,
+  PostgresDb,
+  StoreMismatchError,
+} from "../../../keeper/src/store/index.js";
 
 describe("Keeper store (PGlite)", function () {
   this.timeout(60_000);
@@ -58,5 +65,44 @@ describe("Keeper store (PGlite)", function () {
       expect(error).to.be.instanceOf(StoreMismatchError);
       expect((error as Error).message).to.match(/store holds data for chainId 31337, but the config says 1/);
     });
+  });
+});
+
+describe("Keeper store (PostgreSQL server)", function () {
+  this.timeout(60_000);
+  const adminUrl = process.env.KEEPER_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  const database = `keeper_test_${process.pid}_${Date.now()}`;
+  let admin: PostgresDb;
+  let db: PostgresDb;
+
+  before(async function () {
+    admin = await PostgresDb.open(adminUrl);
+    await admin.query(`CREATE DATABASE ${database}`);
+    const url = new URL(adminUrl);
+    url.pathname = `/${database}`;
+    db = await PostgresDb.open(url.toString());
+  });
+
+  after(async function () {
+    await db?.close();
+    await admin?.query(`DROP DATABASE IF EXISTS ${database}`);
+    await admin?.close();
+  });
+
+  it("runs the same migrations and transactions as PGlite", async function () {
+    expect(await migrate(db)).to.deep.equal(MIGRATIONS.map((m) => m.version));
+    expect(await migrate(db)).to.deep.equal([]);
+    await db
+      .transaction(async (tx) => {
+        await tx.query("INSERT INTO meta (key, value) VALUES ('a', '1')");
+        throw new Error("boom");
+      })
+      .catch(() => {});
+    expect(await db.query("SELECT * FROM meta")).to.deep.equal([]);
+    await bindStore(db, 31337, "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0");
+    expect(await db.query("SELECT key FROM meta ORDER BY key")).to.deep.equal([
+      { key: "billingAddress" },
+      { key: "chainId" },
+    ]);
   });
 });
