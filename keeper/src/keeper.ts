@@ -253,7 +253,8 @@ export class Keeper {
     const kind = classifyRpcError(err);
     this.lastError = `${what}: ${(err as Error).message}`;
     this.logger.error(
-      { step: what, kind, error: (err as Error).message },
+      // The stack pins down a bug (kind "other"); RPC failures are routine and their stack says nothing new.
+      { step: what, kind, error: (err as Error).message, ...(kind === "other" ? { stack: (err as Error).stack } : {}) },
       kind === "unreachable" ? "RPC unreachable: retrying" : `${what} failed: retrying`,
     );
   }

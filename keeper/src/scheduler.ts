@@ -51,7 +51,12 @@ export function chargeOutcome(receipt: RpcReceipt, billingAddress: string, subsc
   return { charged, failed, skipped, paymentFailed };
 }
 
+/** `RecurringBilling.Status.PastDue`. */
+const PAST_DUE = 2;
+
 export class Scheduler {
+  private gracePeriod?: bigint;
+
   constructor(
     private readonly db: Db,
     private readonly rpc: RpcClient,
@@ -119,14 +124,22 @@ export class Scheduler {
     return rows.map((row) => toBigInt(row.id));
   }
 
-  /** Keeps the candidates the contract says are due; the others are set aside for a while. */
+  /**
+   * Keeps the candidates the contract says are due, and the past-due ones whose grace period is over (a charge
+   * attempt is what lapses them on chain, and the SubscriptionLapsed event is what ends them in every indexer);
+   * the others are set aside for a while.
+   */
   private async confirmDue(candidates: bigint[], chainNow: bigint): Promise<bigint[]> {
+    const view = async (name: "isDue" | "statusOf" | "pastDueSince" | "gracePeriod", args: unknown[] = []) =>
+      billingInterface.decodeFunctionResult(
+        name,
+        await this.rpc.call({ to: this.options.billingAddress, data: billingInterface.encodeFunctionData(name, args) }),
+      )[0] as bigint | boolean;
     const verdicts = await mapLimit(candidates, 16, async (id) => {
-      const result = await this.rpc.call({
-        to: this.options.billingAddress,
-        data: billingInterface.encodeFunctionData("isDue", [id]),
-      });
-      return billingInterface.decodeFunctionResult("isDue", result)[0] as boolean;
+      if ((await view("isDue", [id])) === true) return true;
+      if (Number(await view("statusOf", [id])) !== PAST_DUE) return false;
+      this.gracePeriod ??= (await view("gracePeriod")) as bigint;
+      return ((await view("pastDueSince", [id])) as bigint) + this.gracePeriod <= chainNow;
     });
     const due = candidates.filter((_, i) => verdicts[i]);
     const notDue = candidates.filter((_, i) => !verdicts[i]);

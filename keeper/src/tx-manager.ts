@@ -78,6 +78,8 @@ export function bumpFees(
 
 export class TxManager {
   private readonly now: () => number;
+  /** Rows are keyed by sender: each operator key has its own nonce stream (a rotated key, several keepers). */
+  private readonly sender: string;
 
   constructor(
     private readonly db: Db,
@@ -88,12 +90,14 @@ export class TxManager {
     private readonly hooks: TxManagerHooks = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.sender = signer.address.toLowerCase();
   }
 
   /** Transactions sent and not yet final. */
   async openCount(): Promise<number> {
     const rows = await this.db.query<{ n: unknown }>(
-      "SELECT count(*) AS n FROM txs WHERE state IN ('pending', 'mined')",
+      "SELECT count(*) AS n FROM txs WHERE sender = $1 AND state IN ('pending', 'mined')",
+      [this.sender],
     );
     return toNumber(rows[0].n);
   }
@@ -131,7 +135,9 @@ export class TxManager {
   /** The next nonce: past every nonce this keeper ever signed and every nonce the chain has mined. */
   private async nextNonce(): Promise<number> {
     const [rows, chainNonce] = await Promise.all([
-      this.db.query<{ n: unknown }>("SELECT max(nonce) AS n FROM txs WHERE state <> 'superseded'"),
+      this.db.query<{ n: unknown }>("SELECT max(nonce) AS n FROM txs WHERE sender = $1 AND state <> 'superseded'", [
+        this.sender,
+      ]),
       this.rpc.getTransactionCount(this.signer.address, "latest"),
     ]);
     const stored = rows[0].n === null ? -1 : toNumber(rows[0].n);
@@ -167,12 +173,20 @@ export class TxManager {
     const now = this.now();
     await this.db.transaction(async (tx) => {
       // A row left 'superseded' by another sender's use of this nonce is replaced.
-      await tx.query("DELETE FROM tx_attempts WHERE nonce = $1", [nonce]);
-      await tx.query("DELETE FROM txs WHERE nonce = $1 AND state = 'superseded'", [nonce]);
+      await tx.query("DELETE FROM tx_attempts WHERE sender = $2 AND nonce = $1", [nonce, this.sender]);
+      await tx.query("DELETE FROM txs WHERE sender = $2 AND nonce = $1 AND state = 'superseded'", [nonce, this.sender]);
       await tx.query(
-        `INSERT INTO txs (nonce, state, to_address, data, gas_limit, subscription_ids, created_at_ms, last_sent_at_ms)
-         VALUES ($1, 'pending', $2, $3, $4, $5::text[]::bigint[], $6, $6)`,
-        [nonce, request.to, request.data, request.gasLimit.toString(), request.subscriptionIds.map(String), now],
+        `INSERT INTO txs (sender, nonce, state, to_address, data, gas_limit, subscription_ids, created_at_ms, last_sent_at_ms)
+         VALUES ($7, $1, 'pending', $2, $3, $4, $5::text[]::bigint[], $6, $6)`,
+        [
+          nonce,
+          request.to,
+          request.data,
+          request.gasLimit.toString(),
+          request.subscriptionIds.map(String),
+          now,
+          this.sender,
+        ],
       );
       await this.insertAttempt(tx, nonce, hash, raw, fees, now);
     });
@@ -200,9 +214,9 @@ export class TxManager {
     now: number,
   ): Promise<void> {
     await tx.query(
-      `INSERT INTO tx_attempts (hash, nonce, max_fee_per_gas, max_priority_fee_per_gas, raw, created_at_ms)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING`,
-      [hash, nonce, fees.maxFeePerGas.toString(), fees.maxPriorityFeePerGas.toString(), raw, now],
+      `INSERT INTO tx_attempts (hash, sender, nonce, max_fee_per_gas, max_priority_fee_per_gas, raw, created_at_ms)
+       VALUES ($1, $7, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING`,
+      [hash, nonce, fees.maxFeePerGas.toString(), fees.maxPriorityFeePerGas.toString(), raw, now, this.sender],
     );
   }
 
@@ -234,12 +248,15 @@ export class TxManager {
     const head = await this.rpc.blockNumber();
     await this.reopenReorgedFinals(chainNonce);
 
-    const open = await this.db.query<TxRow>("SELECT * FROM txs WHERE state IN ('pending', 'mined') ORDER BY nonce");
+    const open = await this.db.query<TxRow>(
+      "SELECT * FROM txs WHERE sender = $1 AND state IN ('pending', 'mined') ORDER BY nonce",
+      [this.sender],
+    );
     for (const row of open) {
       const nonce = toNumber(row.nonce);
       const attempts = await this.db.query<AttemptRow>(
-        "SELECT hash, raw, max_fee_per_gas, max_priority_fee_per_gas FROM tx_attempts WHERE nonce = $1 ORDER BY created_at_ms DESC, hash",
-        [nonce],
+        "SELECT hash, raw, max_fee_per_gas, max_priority_fee_per_gas FROM tx_attempts WHERE sender = $2 AND nonce = $1 ORDER BY created_at_ms DESC, hash",
+        [nonce, this.sender],
       );
       if (attempts.length === 0) continue;
       const receipt = await this.findReceipt(attempts.map((a) => a.hash));
@@ -250,8 +267,8 @@ export class TxManager {
       if (row.state === "mined") {
         this.logger.warn({ nonce, hash: row.mined_hash }, "mined transaction left the chain (reorg): back to pending");
         await this.db.query(
-          "UPDATE txs SET state = 'pending', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL WHERE nonce = $1",
-          [nonce],
+          "UPDATE txs SET state = 'pending', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL WHERE sender = $2 AND nonce = $1",
+          [nonce, this.sender],
         );
       }
       if (nonce < chainNonce) {
@@ -261,8 +278,8 @@ export class TxManager {
           "nonce used by a transaction this keeper did not sign: is the key used elsewhere?",
         );
         await this.db.query(
-          "UPDATE txs SET state = 'superseded', note = 'nonce used by another transaction' WHERE nonce = $1",
-          [nonce],
+          "UPDATE txs SET state = 'superseded', note = 'nonce used by another transaction' WHERE sender = $2 AND nonce = $1",
+          [nonce, this.sender],
         );
         continue;
       }
@@ -288,8 +305,8 @@ export class TxManager {
   private async onReceipt(row: TxRow, nonce: number, receipt: RpcReceipt, head: number): Promise<void> {
     if (row.state !== "mined" || row.mined_hash !== receipt.transactionHash) {
       await this.db.query(
-        "UPDATE txs SET state = 'mined', mined_hash = $2, block_number = $3, block_hash = $4, receipt_status = $5 WHERE nonce = $1",
-        [nonce, receipt.transactionHash, receipt.blockNumber, receipt.blockHash, receipt.status],
+        "UPDATE txs SET state = 'mined', mined_hash = $2, block_number = $3, block_hash = $4, receipt_status = $5 WHERE sender = $6 AND nonce = $1",
+        [nonce, receipt.transactionHash, receipt.blockNumber, receipt.blockHash, receipt.status, this.sender],
       );
       this.logger.info(
         { nonce, hash: receipt.transactionHash, block: receipt.blockNumber, status: receipt.status },
@@ -301,7 +318,7 @@ export class TxManager {
     if (block === null || block.hash !== receipt.blockHash) return; // reorg in progress: look again next tick
     const state: TxState = receipt.status === 1 ? "confirmed" : "failed";
     const subscriptionIds = row.subscription_ids.map(toBigInt);
-    await this.db.query("UPDATE txs SET state = $2 WHERE nonce = $1", [nonce, state]);
+    await this.db.query("UPDATE txs SET state = $2 WHERE sender = $3 AND nonce = $1", [nonce, state, this.sender]);
     this.logger.info({ nonce, hash: receipt.transactionHash, block: receipt.blockNumber, state }, "transaction final");
     await this.hooks.onFinal?.({ nonce, subscriptionIds }, receipt);
   }
@@ -309,8 +326,8 @@ export class TxManager {
   /** Final transactions whose nonce the chain no longer counts were removed by a reorg deeper than the confirmations. */
   private async reopenReorgedFinals(chainNonce: number): Promise<void> {
     const finals = await this.db.query<{ nonce: unknown; mined_hash: string }>(
-      "SELECT nonce, mined_hash FROM txs WHERE state IN ('confirmed', 'failed') AND nonce >= $1 ORDER BY nonce",
-      [chainNonce],
+      "SELECT nonce, mined_hash FROM txs WHERE sender = $2 AND state IN ('confirmed', 'failed') AND nonce >= $1 ORDER BY nonce",
+      [chainNonce, this.sender],
     );
     for (const row of finals) {
       if ((await this.rpc.getTransactionReceipt(row.mined_hash)) !== null) continue;
@@ -319,8 +336,8 @@ export class TxManager {
         "final transaction left the chain (deep reorg): resending",
       );
       await this.db.query(
-        "UPDATE txs SET state = 'pending', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL, last_sent_at_ms = $2 WHERE nonce = $1",
-        [row.nonce, this.now()],
+        "UPDATE txs SET state = 'pending', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL, last_sent_at_ms = $2 WHERE sender = $3 AND nonce = $1",
+        [row.nonce, this.now(), this.sender],
       );
     }
   }
@@ -344,7 +361,11 @@ export class TxManager {
     const now = this.now();
     if (fees.maxFeePerGas < minimum.maxFeePerGas || fees.maxPriorityFeePerGas < minimum.maxPriorityFeePerGas) {
       this.logger.warn({ nonce, hash: latest.hash }, "stuck transaction is at the fee cap: re-sending without a bump");
-      await this.db.query("UPDATE txs SET last_sent_at_ms = $2 WHERE nonce = $1", [nonce, now]);
+      await this.db.query("UPDATE txs SET last_sent_at_ms = $2 WHERE sender = $3 AND nonce = $1", [
+        nonce,
+        now,
+        this.sender,
+      ]);
       await this.broadcast(nonce, latest.hash, latest.raw);
       return;
     }
@@ -362,7 +383,7 @@ export class TxManager {
     const hash = Transaction.from(raw).hash as string;
     await this.db.transaction(async (tx) => {
       await this.insertAttempt(tx, nonce, hash, raw, fees, now);
-      await tx.query("UPDATE txs SET last_sent_at_ms = $2 WHERE nonce = $1", [nonce, now]);
+      await tx.query("UPDATE txs SET last_sent_at_ms = $2 WHERE sender = $3 AND nonce = $1", [nonce, now, this.sender]);
     });
     this.logger.warn(
       {
@@ -380,7 +401,8 @@ export class TxManager {
 
   private async reportPending(): Promise<void> {
     const rows = await this.db.query<{ n: unknown; oldest: unknown }>(
-      "SELECT count(*) AS n, min(created_at_ms) AS oldest FROM txs WHERE state IN ('pending', 'mined')",
+      "SELECT count(*) AS n, min(created_at_ms) AS oldest FROM txs WHERE sender = $1 AND state IN ('pending', 'mined')",
+      [this.sender],
     );
     const count = toNumber(rows[0].n);
     const oldest = rows[0].oldest === null ? 0 : Math.max(0, (this.now() - toNumber(rows[0].oldest)) / 1000);

@@ -56,9 +56,10 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX subscriptions_due ON subscriptions (next_charge_at, id) WHERE status IN ('active', 'past_due');
       CREATE TABLE merchants (id bigint PRIMARY KEY, paused boolean NOT NULL);
-      -- Every transaction the keeper signed, one row per nonce.
+      -- Every transaction the keeper signed, one row per (sender, nonce): each operator key has its own nonces.
       CREATE TABLE txs (
-        nonce bigint PRIMARY KEY,
+        sender text NOT NULL,
+        nonce bigint NOT NULL,
         state text NOT NULL,
         to_address text NOT NULL,
         data text NOT NULL,
@@ -70,19 +71,22 @@ export const MIGRATIONS: readonly Migration[] = [
         block_number bigint,
         block_hash text,
         receipt_status int,
-        note text
+        note text,
+        PRIMARY KEY (sender, nonce)
       );
-      CREATE INDEX txs_open ON txs (state) WHERE state IN ('pending', 'mined');
+      CREATE INDEX txs_open ON txs (sender, state) WHERE state IN ('pending', 'mined');
       -- Every signed version of a transaction (the original and each fee-bumped replacement).
       CREATE TABLE tx_attempts (
         hash text PRIMARY KEY,
-        nonce bigint NOT NULL REFERENCES txs (nonce),
+        sender text NOT NULL,
+        nonce bigint NOT NULL,
         max_fee_per_gas numeric NOT NULL,
         max_priority_fee_per_gas numeric NOT NULL,
         raw text NOT NULL,
-        created_at_ms bigint NOT NULL
+        created_at_ms bigint NOT NULL,
+        FOREIGN KEY (sender, nonce) REFERENCES txs (sender, nonce)
       );
-      CREATE INDEX tx_attempts_nonce ON tx_attempts (nonce, created_at_ms);
+      CREATE INDEX tx_attempts_nonce ON tx_attempts (sender, nonce, created_at_ms);
     `,
   },
 ];
