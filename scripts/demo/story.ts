@@ -1,0 +1,419 @@
+// The end-to-end story behind `npm run demo`: deploy, subscribe, bill month by month with the real keeper, survive a
+// leaked operator key, rotate it through the Safe, and prove from the chain that every claim held.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { ethers } from "ethers";
+import type { NetworkConnection } from "hardhat/types/network";
+
+import BillingTokenModule from "../../deploy/modules/BillingToken.js";
+import RecurringBillingSystemModule from "../../deploy/modules/RecurringBillingSystem.js";
+import { parseConfig } from "../../keeper/src/config.js";
+import { createLogger, Keeper } from "../../keeper/src/keeper.js";
+import { PrivateKeySigner } from "../../keeper/src/signer.js";
+import { deployLocalSafe } from "../../tasks/safe/lib/local-safe.js";
+import { createProposal, executeProposal, signProposal } from "../../tasks/safe/lib/proposal.js";
+import { runLeakDrill } from "./leak-drill.js";
+import type { Narrator } from "./ui.js";
+
+const DAY = 24n * 60n * 60n;
+const MONTH = 30n * DAY;
+const UNIT = 10n ** 18n;
+const ETH = 10n ** 18n;
+
+export interface DemoOptions {
+  /** Customers per merchant. */
+  customersPerMerchant: number;
+  /** Every n-th customer subscribes with an EIP-2612 permit instead of approve + subscribe. */
+  permitEvery: number;
+  /** Months billed in total; the leak drill and the rotation happen after month `incidentAfterMonth`. */
+  months: number;
+  incidentAfterMonth: number;
+  keeperLogLevel: "silent" | "error" | "warn" | "info";
+}
+
+export const DEFAULT_DEMO_OPTIONS: DemoOptions = {
+  customersPerMerchant: 18,
+  permitEvery: 3,
+  months: 6,
+  incidentAfterMonth: 3,
+  keeperLogLevel: (process.env.DEMO_KEEPER_LOG as DemoOptions["keeperLogLevel"]) ?? "error",
+};
+
+interface MerchantSetup {
+  name: string;
+  admin: ethers.HDNodeWallet;
+  beneficiary: string;
+  merchantId: bigint;
+  planId: bigint;
+  amount: bigint;
+}
+
+interface Customer {
+  wallet: ethers.HDNodeWallet;
+  merchant: MerchantSetup;
+  subscriptionId: bigint;
+}
+
+const fmt = (amount: bigint) => `${ethers.formatUnits(amount, 18)} bUSD`;
+
+/** Runs the whole story on `connection`, reporting through `narrator`; resolves when it is over. */
+export async function runDemo(connection: NetworkConnection, narrator: Narrator, options: DemoOptions): Promise<void> {
+  const { ethers: hhEthers, networkHelpers, ignition, provider } = connection;
+  const chain = new ethers.BrowserProvider(provider, undefined, { cacheTimeout: -1 });
+  const { chainId } = await chain.getNetwork();
+  const [deployer] = await hhEthers.getSigners();
+  const fund = async (address: string) => networkHelpers.setBalance(address, 10n * ETH);
+  const newWallet = async () => {
+    const wallet = ethers.Wallet.createRandom().connect(chain);
+    await fund(wallet.address);
+    return wallet;
+  };
+
+  // ------------------------------------------------------------------ 1. deploy
+  narrator.heading("Deploy: a 2-of-3 Safe, the operator registry, the billing contract and a token");
+  const owners = [await newWallet(), await newWallet(), await newWallet()];
+  const safe = await deployLocalSafe({ deployer, owners: owners.map((o) => o.address), threshold: 2 });
+  narrator.say(`Safe ${safe.safeAddress} (owners ${owners.map((o) => short(o.address)).join(", ")}, threshold 2)`);
+  const operatorKey = await newWallet();
+  const { billing: billingDeployed, registry: registryDeployed } = await ignition.deploy(RecurringBillingSystemModule, {
+    parameters: {
+      OperatorRegistry: { owner: safe.safeAddress, initialOperators: [operatorKey.address] },
+      RecurringBilling: { owner: safe.safeAddress, gracePeriod: 20n * DAY },
+    },
+  });
+  const { token: tokenDeployed } = await ignition.deploy(BillingTokenModule);
+  const billing = new ethers.Contract(await billingDeployed.getAddress(), billingDeployed.interface, chain);
+  const registry = new ethers.Contract(await registryDeployed.getAddress(), registryDeployed.interface, chain);
+  const token = new ethers.Contract(await tokenDeployed.getAddress(), tokenDeployed.interface, chain);
+  const startBlock = (await chain.getBlockNumber()) - 3;
+  narrator.say(`OperatorRegistry ${registry.target}  RecurringBilling ${billing.target}  BillingToken ${token.target}`);
+  narrator.check(
+    "the Safe owns the registry and the billing contract",
+    (await registry.owner()) === safe.safeAddress && (await billing.owner()) === safe.safeAddress,
+  );
+  narrator.check("the keeper's key is the only operator", (await registry.isOperator(operatorKey.address)) === true);
+
+  // --------------------------------------------------- 2. merchants and customers
+  narrator.heading("Merchants publish monthly plans; customers subscribe (some with a permit)");
+  const merchants: MerchantSetup[] = [];
+  for (const [name, price] of [
+    ["Acme Streaming", 10n * UNIT],
+    ["Globex Cloud", 25n * UNIT],
+  ] as const) {
+    const admin = await newWallet();
+    const beneficiary = ethers.Wallet.createRandom().address;
+    const asAdmin = billing.connect(admin) as ethers.Contract;
+    await (await asAdmin.registerMerchant(beneficiary)).wait();
+    const merchantId = (await billing.merchantCount()) as bigint;
+    await (await asAdmin.createPlan(merchantId, token.target, price, MONTH, 0, 0)).wait();
+    const planId = (await billing.planCount()) as bigint;
+    merchants.push({ name, admin, beneficiary, merchantId, planId, amount: price });
+    narrator.say(`${name}: merchant #${merchantId}, plan #${planId} at ${fmt(price)} every 30 days`);
+  }
+
+  const total = options.customersPerMerchant * merchants.length;
+  const bar = narrator.progress("subscribing customers", total);
+  const customers: Customer[] = [];
+  const tokenAsDeployer = token.connect(deployer) as ethers.Contract;
+  for (let i = 0; i < total; i++) {
+    const merchant = merchants[i % merchants.length]!;
+    const wallet = await newWallet();
+    // Customer #0 of each merchant is funded for two periods only: the third charge must fail.
+    const funds = i < merchants.length ? 2n * merchant.amount : BigInt(options.months + 2) * merchant.amount;
+    await (await tokenAsDeployer.mint(wallet.address, funds)).wait();
+    const asCustomer = billing.connect(wallet) as ethers.Contract;
+    const allowance = BigInt(options.months + 2) * merchant.amount;
+    if (i % options.permitEvery === 0) {
+      const deadline = BigInt((await chain.getBlock("latest"))!.timestamp) + 3600n;
+      const signature = ethers.Signature.from(
+        await wallet.signTypedData(
+          { name: await token.name(), version: "1", chainId, verifyingContract: String(token.target) },
+          {
+            Permit: [
+              { name: "owner", type: "address" },
+              { name: "spender", type: "address" },
+              { name: "value", type: "uint256" },
+              { name: "nonce", type: "uint256" },
+              { name: "deadline", type: "uint256" },
+            ],
+          },
+          { owner: wallet.address, spender: billing.target, value: allowance, nonce: 0n, deadline },
+        ),
+      );
+      await (
+        await asCustomer.subscribeWithPermit(
+          merchant.planId,
+          allowance,
+          deadline,
+          signature.v,
+          signature.r,
+          signature.s,
+        )
+      ).wait();
+    } else {
+      await (await (token.connect(wallet) as ethers.Contract).approve(billing.target, allowance)).wait();
+      await (await asCustomer.subscribe(merchant.planId)).wait();
+    }
+    customers.push({ wallet, merchant, subscriptionId: (await billing.subscriptionCount()) as bigint });
+    bar.tick();
+  }
+  bar.stop();
+  const permits = customers.filter((_, i) => i % options.permitEvery === 0).length;
+  narrator.say(`${total} subscriptions (${permits} in one transaction with a permit); month 1 paid at subscribe`);
+
+  // ---------------------------------------------------------------- 3. billing
+  narrator.heading("The keeper bills month after month while the chain's time advances");
+  const dataDir = await mkdtemp(path.join(tmpdir(), "billing-demo-"));
+  const startKeeper = async (key: string) => {
+    const config = parseConfig({
+      chainId: Number(chainId),
+      billingAddress: String(billing.target),
+      startBlock,
+      confirmations: 1,
+      pollIntervalMs: 50,
+      store: { dataDir },
+      signer: { type: "env", variable: "KEEPER_PRIVATE_KEY" },
+      metrics: { port: 0 },
+      logLevel: options.keeperLogLevel,
+    });
+    const keeper = new Keeper({
+      config,
+      signer: new PrivateKeySigner(key),
+      provider,
+      logger: createLogger(options.keeperLogLevel),
+    });
+    await keeper.start();
+    return keeper;
+  };
+
+  const lapsing = customers.slice(0, merchants.length);
+  const cancelling = customers[merchants.length]!;
+  const settle = async (label: string) => {
+    // Mine so the keeper, which stays `confirmations` behind the head, sees everything; done when nothing is due.
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      await networkHelpers.mine();
+      const now = BigInt((await chain.getBlock("latest"))!.timestamp);
+      let due = 0;
+      for (const c of customers) {
+        const status = Number(await billing.statusOf(c.subscriptionId));
+        if (status === 1 && (await billing.nextChargeAt(c.subscriptionId)) <= now) due += 1;
+      }
+      if (due === 0) return true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    narrator.check(`${label}: the keeper charged everything due within 2 minutes`, false);
+    return false;
+  };
+
+  // One line per month, from the chain: what the keeper collected and what failed.
+  let month = 1;
+  const monthReport = async (fromBlock: number) => {
+    const logs = await chain.getLogs({ address: String(billing.target), fromBlock, toBlock: "latest" });
+    const names = logs.map((log) => billing.interface.parseLog(log)?.name);
+    const count = (name: string) => names.filter((n) => n === name).length;
+    month += 1;
+    narrator.say(
+      `month ${month}: ${count("Charged")} charged, ${count("ChargeFailed")} failed (past due), ` +
+        `${count("SubscriptionLapsed")} lapsed, ${count("SubscriptionCancelled")} cancelled`,
+    );
+  };
+  const billMonth = async () => {
+    const fromBlock = (await chain.getBlockNumber()) + 1;
+    await networkHelpers.time.increase(MONTH);
+    await settle("monthly run");
+    await monthReport(fromBlock);
+  };
+
+  let keeper = await startKeeper(operatorKey.privateKey);
+  try {
+    for (let i = 1; i <= options.incidentAfterMonth; i++) {
+      if (i === 2) {
+        await (await (billing.connect(cancelling.wallet) as ethers.Contract).cancel(cancelling.subscriptionId)).wait();
+        narrator.say(`customer ${short(cancelling.wallet.address)} cancels subscription #${cancelling.subscriptionId}`);
+      }
+      await billMonth();
+    }
+    // Funded for two periods: the third charge fails (past due), and a retry after the grace period lapses them.
+    const pastDue = [];
+    for (const c of lapsing) pastDue.push(Number(await billing.statusOf(c.subscriptionId)));
+    narrator.check(
+      "customers who ran out of funds went past due, then lapsed after the 20-day grace period",
+      pastDue.every((status) => status === 2 || status === 4),
+      `${pastDue.filter((s) => s === 2).length} past due, ${pastDue.filter((s) => s === 4).length} lapsed`,
+    );
+    narrator.check(
+      "the customer who cancelled is no longer billed",
+      Number(await billing.statusOf(cancelling.subscriptionId)) === 3,
+    );
+
+    // ------------------------------------------------------------ 4. leak drill
+    narrator.heading("Leak drill: the operator key is stolen; the attacker tries every abuse");
+    await keeper.stop();
+    narrator.say("incident: keeper stopped; the attacker now holds the operator key");
+    const active = customers.find((c) => !lapsing.includes(c) && c !== cancelling)!;
+    await runLeakDrill(
+      {
+        attacker: operatorKey,
+        billing,
+        registry,
+        token,
+        merchantId: active.merchant.merchantId,
+        planId: active.merchant.planId,
+        activeId: active.subscriptionId,
+        cancelledId: cancelling.subscriptionId,
+        customer: active.wallet.address,
+        watched: [
+          ...customers.map((c) => c.wallet.address),
+          ...merchants.map((m) => m.beneficiary),
+          operatorKey.address,
+        ],
+      },
+      narrator,
+    );
+
+    // ---------------------------------------------------------- 5. rotation
+    narrator.heading("The Safe owners rotate the operator in one transaction");
+    // Billing periods do not wait for the incident to end: a month passes before the new keeper runs.
+    const incidentBlock = (await chain.getBlockNumber()) + 1;
+    await networkHelpers.time.increase(MONTH);
+    const newOperator = await newWallet();
+    const context = { provider, contractNetworks: safe.contractNetworks };
+    let proposal = await createProposal({
+      ...context,
+      registryAddress: String(registry.target),
+      remove: [operatorKey.address],
+      add: [newOperator.address],
+    });
+    narrator.say(`proposed: ${proposal.summary.description} (Safe nonce ${proposal.safeNonce})`);
+    proposal = await signProposal({ ...context, proposal, signer: { privateKey: owners[0]!.privateKey } });
+    proposal = await signProposal({ ...context, proposal, signer: { privateKey: owners[1]!.privateKey } });
+    narrator.say(`signed by ${proposal.signatures.map((s) => short(s.signer)).join(" and ")}, each with its own key`);
+    const execution = await executeProposal({
+      ...context,
+      proposal,
+      executor: { privateKey: owners[2]!.privateKey },
+    });
+    const receipt = await chain.getTransactionReceipt(execution.transactionHash);
+    const rotationEvents = (receipt?.logs ?? [])
+      .filter((log) => log.address.toLowerCase() === String(registry.target).toLowerCase())
+      .map((log) => registry.interface.parseLog(log)?.name);
+    narrator.check(
+      "removal and addition landed in ONE transaction",
+      rotationEvents.join(",") === "OperatorRemoved,OperatorAdded",
+      `tx ${short(execution.transactionHash)}, block ${execution.blockNumber}, ${execution.gasUsed} gas`,
+    );
+    const oldKeyError = await billing
+      .connect(operatorKey)
+      .getFunction("charge")
+      .staticCall(active.subscriptionId)
+      .then(
+        () => "succeeded",
+        (error: { data?: string }) => billing.interface.parseError(error.data ?? "0x")?.name ?? "reverted",
+      );
+    narrator.check(
+      "the leaked key can no longer charge anything",
+      oldKeyError === "BillingUnauthorizedCharger",
+      oldKeyError,
+    );
+
+    // ------------------------------------------------------ 6. keeper restarts
+    narrator.heading("The keeper restarts with the new key and catches up");
+    keeper = await startKeeper(newOperator.privateKey);
+    const caughtUp = await settle("after the rotation");
+    await monthReport(incidentBlock);
+    narrator.check("the month that came due during the incident was charged by the new key", caughtUp);
+    while (month < options.months) await billMonth();
+  } finally {
+    await keeper.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  // ---------------------------------------------------------------- 7. summary
+  await summarize(
+    { chain, billing, token, merchants, customers, startBlock, operators: [operatorKey.address] },
+    narrator,
+  );
+}
+
+interface SummaryInput {
+  chain: ethers.BrowserProvider;
+  billing: ethers.Contract;
+  token: ethers.Contract;
+  merchants: MerchantSetup[];
+  customers: Customer[];
+  startBlock: number;
+  operators: string[];
+}
+
+/** Reads the whole history back from the chain and checks the invariants the story promised. */
+async function summarize(input: SummaryInput, narrator: Narrator): Promise<void> {
+  const { chain, billing, token, merchants, customers, startBlock } = input;
+  narrator.heading("Summary, read back from the chain");
+  const logs = await chain.getLogs({ address: String(billing.target), fromBlock: startBlock, toBlock: "latest" });
+  const parsed = logs.map((log) => ({ log, event: billing.interface.parseLog(log) }));
+  const charged = parsed.filter((p) => p.event?.name === "Charged");
+  const failed = parsed.filter((p) => p.event?.name === "ChargeFailed");
+  const now = BigInt((await chain.getBlock("latest"))!.timestamp);
+
+  const seen = new Set<string>();
+  let duplicates = 0;
+  for (const { event } of charged) {
+    const key = `${event!.args.subscriptionId}:${event!.args.periodIndex}`;
+    if (seen.has(key)) duplicates += 1;
+    seen.add(key);
+  }
+  narrator.check("no period was charged twice", duplicates === 0, `${charged.length} charges`);
+
+  let overdue = 0;
+  let overpaid = 0;
+  for (const c of customers) {
+    const status = Number(await billing.statusOf(c.subscriptionId));
+    if (status === 1 && (await billing.nextChargeAt(c.subscriptionId)) <= now) overdue += 1;
+    const paid = charged.filter((p) => p.event!.args.subscriptionId === c.subscriptionId);
+    const indices = paid.map((p) => Number(p.event!.args.periodIndex)).sort((a, b) => a - b);
+    // Anchored schedule: at most one period per 30 days since subscribing, paid in order with no gap.
+    if (indices.some((index, i) => index !== i)) overpaid += 1;
+  }
+  narrator.check("every active subscription is paid up (nothing due was missed)", overdue === 0);
+  narrator.check("each subscription's periods were paid in order, none skipped or repeated", overpaid === 0);
+
+  for (const merchant of merchants) {
+    const revenue = charged
+      .filter((p) => p.event!.args.merchantId === merchant.merchantId)
+      .reduce((sum, p) => sum + (p.event!.args.amount as bigint), 0n);
+    const balance = (await token.balanceOf(merchant.beneficiary)) as bigint;
+    narrator.check(
+      `${merchant.name}: revenue ${fmt(revenue)} is exactly what reached its beneficiary`,
+      revenue === balance,
+    );
+  }
+
+  // Gas per charge, from the keeper's chargeMany transactions (subscribe-time charges excluded).
+  const byTx = new Map<string, number>();
+  for (const { log } of charged) byTx.set(log.transactionHash, (byTx.get(log.transactionHash) ?? 0) + 1);
+  let keeperGas = 0n;
+  let keeperCharges = 0;
+  for (const [hash, count] of byTx) {
+    const tx = await chain.getTransaction(hash);
+    if (tx?.data.startsWith(billing.interface.getFunction("chargeMany")!.selector)) {
+      keeperGas += (await chain.getTransactionReceipt(hash))!.gasUsed;
+      keeperCharges += count;
+    }
+  }
+  const statuses = await Promise.all(customers.map((c) => billing.statusOf(c.subscriptionId)));
+  narrator.say(
+    `charges made:        ${charged.length} (${keeperCharges} by the keeper in ${byTx.size - (charged.length - keeperCharges)} batches)`,
+  );
+  narrator.say(
+    `failed charges:      ${failed.length}; past due now: ${statuses.filter((s) => Number(s) === 2).length}; lapsed: ${statuses.filter((s) => Number(s) === 4).length}; cancelled: ${statuses.filter((s) => Number(s) === 3).length}`,
+  );
+  if (keeperCharges > 0)
+    narrator.say(`gas per keeper charge: ${keeperGas / BigInt(keeperCharges)} (chargeMany, amortized)`);
+}
+
+function short(address: string): string {
+  return `${address.slice(0, 6)}…${address.slice(-4)}`;
+}
