@@ -77,17 +77,21 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
   const safe = await deployLocalSafe({ deployer, owners: owners.map((o) => o.address), threshold: 2 });
   narrator.say(`Safe ${safe.safeAddress} (owners ${owners.map((o) => short(o.address)).join(", ")}, threshold 2)`);
   const operatorKey = await newWallet();
+  // A fresh Ignition deployment per run, so the demo can run again against the same `hardhat node`.
+  const deploymentId = `demo-${Date.now()}`;
+  // The keeper syncs from the first block that can hold the billing contract.
+  const startBlock = (await chain.getBlockNumber()) + 1;
   const { billing: billingDeployed, registry: registryDeployed } = await ignition.deploy(RecurringBillingSystemModule, {
     parameters: {
       OperatorRegistry: { owner: safe.safeAddress, initialOperators: [operatorKey.address] },
       RecurringBilling: { owner: safe.safeAddress, gracePeriod: 20n * DAY },
     },
+    deploymentId,
   });
-  const { token: tokenDeployed } = await ignition.deploy(BillingTokenModule);
+  const { token: tokenDeployed } = await ignition.deploy(BillingTokenModule, { deploymentId });
   const billing = new ethers.Contract(await billingDeployed.getAddress(), billingDeployed.interface, chain);
   const registry = new ethers.Contract(await registryDeployed.getAddress(), registryDeployed.interface, chain);
   const token = new ethers.Contract(await tokenDeployed.getAddress(), tokenDeployed.interface, chain);
-  const startBlock = (await chain.getBlockNumber()) - 3;
   narrator.say(`OperatorRegistry ${registry.target}  RecurringBilling ${billing.target}  BillingToken ${token.target}`);
   narrator.check(
     "the Safe owns the registry and the billing contract",
