@@ -109,7 +109,7 @@ export class KeeperProcess {
   static start(configPath: string, privateKey?: string, env: Record<string, string> = {}): KeeperProcess {
     const child = spawn(NODE, ["--import", "tsx", MAIN, "--config", configPath], {
       cwd: ROOT,
-      env: { ...process.env, ...(privateKey === undefined ? {} : { [KEY_VARIABLE]: privateKey }), ...env },
+      env: { ...inheritedEnv(), ...(privateKey === undefined ? {} : { [KEY_VARIABLE]: privateKey }), ...env },
       stdio: ["ignore", "pipe", "pipe"],
       // Own process group: a kill reaches anything the keeper spawned, so no orphan keeps signing.
       detached: true,
@@ -125,10 +125,20 @@ export class KeeperProcess {
     return this.exit === undefined;
   }
 
-  /** The metrics URL from the "keeper started" line. */
+  /** The /metrics URL from the "keeper started" line (which may give the server's base URL). */
   get metricsUrl(): string | undefined {
     const started = this.logs.find((line) => line.msg === "keeper started");
-    return typeof started?.metricsUrl === "string" ? started.metricsUrl : undefined;
+    if (typeof started?.metricsUrl !== "string") return undefined;
+    const url = new URL(started.metricsUrl);
+    if (url.pathname === "/" || url.pathname === "") url.pathname = "/metrics";
+    return url.toString();
+  }
+
+  /** GET /healthz next to /metrics: the HTTP status and the JSON body. */
+  async health(): Promise<{ status: number; body: unknown }> {
+    const url = new URL("/healthz", this.metricsUrl ?? "http://127.0.0.1:1");
+    const response = await fetch(url);
+    return { status: response.status, body: await response.json().catch(() => undefined) };
   }
 
   /** Logs and stray output, for assertion messages. */
@@ -250,6 +260,11 @@ export class KeeperProcess {
       check();
     });
   }
+}
+
+/** This process's environment minus KEEPER_* variables, which would override the test's config file. */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("KEEPER_")));
 }
 
 /** Parses the Prometheus text exposition format (what prom-client serves). */

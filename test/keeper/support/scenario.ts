@@ -1,0 +1,106 @@
+// One keeper test scenario: a chain, the billing system with subscribed customers, a recording (optionally faulty)
+// proxy in front of the chain, and keeper processes that share one data directory across restarts.
+import { type BillingDeployment, type DeployOptions, deployBilling, subscribeCustomers } from "./billing-setup.js";
+import { type ChainOptions, TestChain } from "./chain.js";
+import { type Charge, chargeProblems, chargedEvents, nonceProblems } from "./chain-evidence.js";
+import { type FaultPolicy, FaultProxy } from "./fault-proxy.js";
+import { KeeperProcess, KeeperWorkspace, keeperConfig } from "./keeper-process.js";
+
+export interface ScenarioOptions {
+  chain?: ChainOptions;
+  deploy?: DeployOptions;
+  subscriptions: number;
+  /** [no faults] the proxy still records every raw transaction. */
+  faults?: FaultPolicy;
+  /** Extra keeper config fields. */
+  config?: Record<string, unknown>;
+}
+
+export class Scenario {
+  readonly keepers: KeeperProcess[] = [];
+
+  private constructor(
+    readonly chain: TestChain,
+    readonly deployment: BillingDeployment,
+    readonly subscriptionIds: bigint[],
+    readonly proxy: FaultProxy,
+    readonly workspace: KeeperWorkspace,
+    readonly configPath: string,
+  ) {}
+
+  static async start(options: ScenarioOptions): Promise<Scenario> {
+    const chain = await TestChain.start(options.chain);
+    const deployment = await deployBilling(chain, options.deploy);
+    const ids =
+      options.subscriptions > 0 ? await subscribeCustomers(chain, deployment, { count: options.subscriptions }) : [];
+    const proxy = await FaultProxy.start(chain.url, options.faults ?? { seed: 0 });
+    const workspace = new KeeperWorkspace();
+    const config = keeperConfig(
+      {
+        rpcUrl: proxy.url,
+        chainId: chain.chainId,
+        billingAddress: deployment.billing,
+        startBlock: deployment.startBlock,
+        dataDir: workspace.dataDir,
+      },
+      options.config,
+    );
+    return new Scenario(chain, deployment, ids, proxy, workspace, workspace.writeConfig(config));
+  }
+
+  get operator(): string {
+    return this.deployment.operator.address;
+  }
+
+  /** Starts a keeper on the scenario's config and data directory and waits until it reports it started. */
+  async startKeeper(): Promise<KeeperProcess> {
+    const keeper = KeeperProcess.start(this.configPath, this.deployment.operator.privateKey);
+    this.keepers.push(keeper);
+    await keeper.waitForStart();
+    return keeper;
+  }
+
+  /** Every Charged event of the billing contract. */
+  async charges(): Promise<Charge[]> {
+    return chargedEvents(this.chain, this.deployment.billing, this.deployment.startBlock);
+  }
+
+  /** Polls the chain until `count` Charged events exist (or throws with what is missing). */
+  async waitForCharges(count: number, timeoutMs: number, keeper?: KeeperProcess): Promise<Charge[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const charges = await this.charges();
+      if (charges.length >= count) return charges;
+      if (keeper !== undefined && !keeper.running) {
+        throw new Error(`keeper exited with ${charges.length}/${count} charges:\n${keeper.describe()}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${charges.length}/${count} charges after ${timeoutMs} ms${keeper ? `:\n${keeper.describe()}` : ""}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  /** Findings on the chain: periods 0..periods-1 paid once each for every subscription, a clean nonce stream. */
+  async problems(periods: number): Promise<string[]> {
+    return [
+      ...chargeProblems(await this.charges(), this.subscriptionIds, periods),
+      ...(await nonceProblems(this.chain, this.operator, this.proxy.transactions)),
+    ];
+  }
+
+  /** Transactions the proxy saw the operator sign. */
+  signedByOperator() {
+    return this.proxy.transactions.filter((tx) => tx.from.toLowerCase() === this.operator.toLowerCase());
+  }
+
+  /** Kills whatever keeper still runs and removes everything the scenario started. */
+  async stop(): Promise<void> {
+    for (const keeper of this.keepers) if (keeper.running) await keeper.kill("SIGKILL");
+    await this.proxy.close();
+    await this.chain.close();
+    this.workspace.remove();
+  }
+}
