@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 
+import { signPermit } from "../scripts/lib/permit.js";
+
 const { ethers, networkHelpers } = await network.create();
 
 describe("BillingToken", function () {
@@ -39,30 +41,6 @@ describe("BillingToken", function () {
   });
 
   describe("permit", function () {
-    async function signPermit(
-      token: Awaited<ReturnType<typeof deployTokenFixture>>["token"],
-      holder: Awaited<ReturnType<typeof deployTokenFixture>>["alice"],
-      spender: string,
-      value: bigint,
-      deadline: bigint,
-    ) {
-      const { chainId } = await ethers.provider.getNetwork();
-      const signature = await holder.signTypedData(
-        { name: await token.name(), version: "1", chainId, verifyingContract: await token.getAddress() },
-        {
-          Permit: [
-            { name: "owner", type: "address" },
-            { name: "spender", type: "address" },
-            { name: "value", type: "uint256" },
-            { name: "nonce", type: "uint256" },
-            { name: "deadline", type: "uint256" },
-          ],
-        },
-        { owner: holder.address, spender, value, nonce: await token.nonces(holder.address), deadline },
-      );
-      return ethers.Signature.from(signature);
-    }
-
     it("sets an allowance from an EIP-2612 signature and bumps the nonce", async function () {
       const { token, alice, bob } = await networkHelpers.loadFixture(deployTokenFixture);
       const deadline = BigInt(await networkHelpers.time.latest()) + 3600n;

@@ -4,6 +4,7 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { network } from "hardhat";
 
+import { signPermit as signPermitWith } from "../scripts/lib/permit.js";
 import type { BillingToken } from "../types/ethers-contracts/index.js";
 
 export const { ethers, networkHelpers } = await network.create();
@@ -118,28 +119,12 @@ export async function dueFixture() {
   return base;
 }
 
-/** Signs an EIP-2612 permit of `token` from `holder` to `spender`. */
-export async function signPermit(
+/** Signs an EIP-2612 permit of `token` from `holder` to `spender` (see scripts/lib/permit.ts). */
+export const signPermit = (
   token: BillingToken,
   holder: HardhatEthersSigner,
   spender: string,
   value: bigint,
   deadline: bigint,
   nonce?: bigint,
-) {
-  const { chainId } = await ethers.provider.getNetwork();
-  const signature = await holder.signTypedData(
-    { name: await token.name(), version: "1", chainId, verifyingContract: await token.getAddress() },
-    {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    { owner: holder.address, spender, value, nonce: nonce ?? (await token.nonces(holder.address)), deadline },
-  );
-  return ethers.Signature.from(signature);
-}
+) => signPermitWith(token, holder, spender, value, deadline, nonce);

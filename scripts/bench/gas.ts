@@ -5,6 +5,7 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { ContractTransactionResponse, Signer } from "ethers";
 import { network } from "hardhat";
+import { signPermit } from "../lib/permit.js";
 
 const connection = await network.create();
 const { ethers, networkHelpers } = connection;
@@ -68,28 +69,8 @@ const steadyId = await billing.subscriptionCount();
 // subscribeWithPermit: approval and subscription in one transaction (the permit's first nonce write included).
 const permitter = (await newCustomer()) as HardhatEthersSigner;
 const deadline = BigInt(await networkHelpers.time.latest()) + 3600n;
-const { chainId } = await ethers.provider.getNetwork();
-const permit = ethers.Signature.from(
-  await permitter.signTypedData(
-    { name: await token.name(), version: "1", chainId, verifyingContract: await token.getAddress() },
-    {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    {
-      owner: await permitter.getAddress(),
-      spender: billingAddress,
-      value: AMOUNT * APPROVED_PERIODS,
-      nonce: await token.nonces(await permitter.getAddress()),
-      deadline,
-    },
-  ),
-);
+const permit = await signPermit(token, permitter, billingAddress, AMOUNT * APPROVED_PERIODS, deadline);
+
 rows.push({
   operation: "subscribeWithPermit",
   gas: await gasOf(

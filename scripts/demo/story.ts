@@ -14,6 +14,7 @@ import { createLogger, Keeper } from "../../keeper/src/keeper.js";
 import { PrivateKeySigner } from "../../keeper/src/signer.js";
 import { deployLocalSafe } from "../../tasks/safe/lib/local-safe.js";
 import { createProposal, executeProposal, signProposal } from "../../tasks/safe/lib/proposal.js";
+import { signPermit } from "../lib/permit.js";
 import { runLeakDrill } from "./leak-drill.js";
 import type { Narrator } from "./ui.js";
 
@@ -121,6 +122,11 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
   const bar = narrator.progress("subscribing customers", total);
   const customers: Customer[] = [];
   const tokenAsDeployer = token.connect(deployer) as ethers.Contract;
+  const tokenAsPermit = {
+    name: () => token.name() as Promise<string>,
+    nonces: (owner: string) => token.nonces(owner) as Promise<bigint>,
+    getAddress: async () => String(token.target),
+  };
   for (let i = 0; i < total; i++) {
     const merchant = merchants[i % merchants.length]!;
     const wallet = await newWallet();
@@ -131,21 +137,7 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
     const allowance = BigInt(options.months + 2) * merchant.amount;
     if (i % options.permitEvery === 0) {
       const deadline = BigInt((await chain.getBlock("latest"))!.timestamp) + 3600n;
-      const signature = ethers.Signature.from(
-        await wallet.signTypedData(
-          { name: await token.name(), version: "1", chainId, verifyingContract: String(token.target) },
-          {
-            Permit: [
-              { name: "owner", type: "address" },
-              { name: "spender", type: "address" },
-              { name: "value", type: "uint256" },
-              { name: "nonce", type: "uint256" },
-              { name: "deadline", type: "uint256" },
-            ],
-          },
-          { owner: wallet.address, spender: billing.target, value: allowance, nonce: 0n, deadline },
-        ),
-      );
+      const signature = await signPermit(tokenAsPermit, wallet, String(billing.target), allowance, deadline);
       await (
         await asCustomer.subscribeWithPermit(
           merchant.planId,
