@@ -1,6 +1,7 @@
 // Keeper configuration: a JSON file and/or KEEPER_* environment variables, validated with zod. Every wrong value is
 // reported with the field's path, what is expected and (unless it may hold a secret) what was given.
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import path from "node:path";
 
 import { getAddress, isAddress } from "ethers";
@@ -77,6 +78,25 @@ const storeSchema = z.union(
     }),
   },
 );
+
+const busSchema = z
+  .object(
+    {
+      rabbitmqUrl: z
+        .string({ required_error: "is required (amqp://user:password@host:5672[/vhost])" })
+        .refine(
+          (value) => /^amqps?:\/\/[^/]/.test(value),
+          "expected an amqp:// or amqps:// URL such as amqp://guest:guest@127.0.0.1:5672",
+        ),
+      exchange: z
+        .string()
+        .regex(/^[A-Za-z0-9._:-]{1,255}$/, "expected an exchange name (letters, digits, . _ : -)")
+        .default("recurring-billing.events"),
+      publishTimeoutMs: int("milliseconds >= 100", 100).default(30_000),
+    },
+    { invalid_type_error: 'expected { "rabbitmqUrl": "amqp://..." } (omit "bus" for the in-process bus)' },
+  )
+  .strict();
 
 const signerSchema = z
   .discriminatedUnion(
@@ -177,6 +197,19 @@ export const configSchema = z
     reorgWindowBlocks: int("a block count between 1 and 10000", 1, 10_000).default(128),
     maxPendingTxs: int("a transaction count between 1 and 64", 1, 64).default(4),
     pastDueRetrySeconds: int("seconds >= 0", 0).default(3600),
+    // Scale-out: several instances (each with its own operator key) on one PostgreSQL store, and a RabbitMQ bus.
+    bus: busSchema.optional(),
+    instanceId: z
+      .string({ invalid_type_error: "expected a name for this keeper instance" })
+      .regex(/^[A-Za-z0-9._:@-]{1,200}$/, "expected a name for this keeper instance (letters, digits, . _ : @ -)")
+      .default(() => `${hostname()}-${process.pid}`),
+    leases: z
+      .object({
+        ttlSeconds: int("seconds between 2 and 3600", 2, 3600).default(30),
+        followerLagBlocks: int("a block count >= 0", 0).default(20),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -184,7 +217,7 @@ export type KeeperConfig = z.output<typeof configSchema>;
 export type SignerConfig = KeeperConfig["signer"];
 
 // Fields whose value may carry a secret are never echoed back.
-const SECRET_PATHS = new Set(["store.postgresUrl", "rpcUrl"]);
+const SECRET_PATHS = new Set(["store.postgresUrl", "rpcUrl", "bus.rabbitmqUrl"]);
 
 function describeValue(root: unknown, pathParts: (string | number)[]): string {
   const key = pathParts.join(".");
@@ -241,6 +274,11 @@ export function applyEnvOverrides(input: Record<string, unknown>, env: Env): Rec
   set("KEEPER_DATA_DIR", (v) => (out.store = { dataDir: v }));
   set("KEEPER_POSTGRES_URL", (v) => (out.store = { postgresUrl: v }));
   set("KEEPER_LOG_LEVEL", (v) => (out.logLevel = v));
+  set("KEEPER_INSTANCE_ID", (v) => (out.instanceId = v));
+  set("KEEPER_RABBITMQ_URL", (v) => {
+    const bus = out.bus !== null && typeof out.bus === "object" ? out.bus : {};
+    out.bus = { ...bus, rabbitmqUrl: v };
+  });
   set("KEEPER_LOW_BALANCE_WEI", (v) => (out.lowBalanceWei = v));
   const metrics = { ...((out.metrics as object | undefined) ?? {}) } as Record<string, unknown>;
   let metricsChanged = false;
@@ -305,6 +343,8 @@ export function describeConfig(config: KeeperConfig): Record<string, unknown> {
     startBlock: config.startBlock,
     confirmations: config.confirmations,
     store: "dataDir" in config.store ? { dataDir: config.store.dataDir } : { postgres: true },
+    bus: config.bus ? { rabbitmq: true, exchange: config.bus.exchange } : { inProcess: true },
+    instanceId: config.instanceId,
     signer:
       config.signer.type === "keystore"
         ? { type: "keystore", path: config.signer.path }

@@ -2,13 +2,14 @@
 // race on the store or the nonce), plus metrics, health and a graceful stop.
 import { pino, type Logger } from "pino";
 
-import { type EventBus, InProcessEventBus } from "./bus/event-bus.js";
+import { createEventBus, type EventBus } from "./bus/index.js";
 import { ConfigError, describeConfig, type KeeperConfig } from "./config.js";
+import { LeaseLostError, Leases, SYNC_LEASE } from "./leases.js";
 import { type Health, KeeperMetrics, startMetricsServer } from "./metrics.js";
 import { classifyRpcError, type Eip1193Provider, redactUrl, RpcClient } from "./rpc.js";
 import { Scheduler } from "./scheduler.js";
 import type { OperatorSigner } from "./signer.js";
-import { bindStore, type Db, migrate, openDb } from "./store/index.js";
+import { bindStore, type Db, migrate, openDb, PostgresDb } from "./store/index.js";
 import { billingInterface } from "./sync/decode.js";
 import { EventSync } from "./sync/event-sync.js";
 import { TxManager } from "./tx-manager.js";
@@ -52,11 +53,15 @@ export class Keeper {
   readonly metrics = new KeeperMetrics();
   readonly logger: Logger;
   readonly rpc: RpcClient;
-  readonly bus: EventBus;
   private readonly config: KeeperConfig;
   private readonly signer: OperatorSigner;
   private readonly stopController = new AbortController();
   private db?: Db;
+  private busInstance?: EventBus;
+  private leases?: Leases;
+  /** Several instances share the store (PostgreSQL): only the holder of the sync lease syncs and publishes. */
+  private shared = false;
+  private syncLeader?: boolean;
   private sync?: EventSync;
   private txManager?: TxManager;
   private scheduler?: Scheduler;
@@ -72,7 +77,7 @@ export class Keeper {
     this.config = deps.config;
     this.signer = deps.signer;
     this.logger = deps.logger ?? createLogger(deps.config.logLevel);
-    this.bus = deps.bus ?? new InProcessEventBus();
+    this.busInstance = deps.bus;
     this.rpc = new RpcClient(deps.provider ?? deps.config.rpcUrl, {
       timeoutMs: deps.config.rpcTimeoutMs,
       onError: (method, kind) => this.metrics.rpcErrors.inc({ method, kind }),
@@ -81,6 +86,11 @@ export class Keeper {
 
   get stopped(): boolean {
     return this.stopController.signal.aborted;
+  }
+
+  /** The event bus (once started, unless one was given). */
+  get bus(): EventBus | undefined {
+    return this.busInstance;
   }
 
   /** URL of the metrics server once started. */
@@ -117,11 +127,24 @@ export class Keeper {
     const applied = await migrate(this.db);
     if (applied.length > 0) this.logger.info({ migrations: applied }, "store migrated");
     await bindStore(this.db, config.chainId, config.billingAddress);
+    this.shared = this.db instanceof PostgresDb;
+    const leases = new Leases(this.db, config.instanceId, this.signer.address.toLowerCase(), config.leases.ttlSeconds);
+    this.leases = leases;
+    // Claims a previous process with this key left behind: kept for its transactions in flight, dropped otherwise.
+    await leases.renewInFlight({ dropIdle: true });
+
+    if (this.busInstance === undefined) {
+      const bus = await this.retrying("event bus", () =>
+        createEventBus(config.bus, this.logger.child({ component: "bus" })),
+      );
+      if (bus === undefined) return;
+      this.busInstance = bus;
+    }
 
     this.sync = new EventSync(
       this.db,
       this.rpc,
-      this.bus,
+      this.busInstance,
       {
         chainId: config.chainId,
         address: config.billingAddress,
@@ -138,6 +161,7 @@ export class Keeper {
           this.metrics.syncedBlock.set(cursor);
           this.metrics.headLag.set(Math.max(0, head - cursor));
         },
+        beforeCommit: this.shared ? (tx) => leases.fence(tx, SYNC_LEASE) : undefined,
       },
     );
     this.txManager = new TxManager(
@@ -175,6 +199,7 @@ export class Keeper {
         maxItems: config.batch.maxItems,
         maxPendingTxs: config.maxPendingTxs,
         pastDueRetrySeconds: config.pastDueRetrySeconds,
+        leases,
       },
       this.logger,
       {
@@ -277,15 +302,48 @@ export class Keeper {
     }
   }
 
-  /** One pass: sync, follow transactions, schedule charges, check the balance. Returns true while catching up. */
+  /**
+   * One pass: sync (the leader) or read the leader's progress (the others), follow transactions, schedule charges,
+   * check the balance. Returns true while catching up.
+   */
   async iterate(): Promise<boolean> {
     const sync = this.sync as EventSync;
-    const result = await sync.catchUp(SYNC_STEPS_PER_ITERATION, () => this.stopped);
+    const leases = this.leases as Leases;
+    let result;
+    if (await this.holdsSyncLease()) {
+      try {
+        result = await sync.catchUp(SYNC_STEPS_PER_ITERATION, () => this.stopped);
+      } catch (err) {
+        if (!(err instanceof LeaseLostError)) throw err;
+        this.setSyncLeader(false);
+      }
+    }
+    const following = result === undefined;
+    result ??= await sync.follow(this.config.leases.followerLagBlocks);
     if (this.stopped) return false;
+    await leases.renewInFlight();
     await (this.txManager as TxManager).tick();
     if (result.caughtUp && !this.stopped) await (this.scheduler as Scheduler).tick(result.cursor, () => this.stopped);
     await this.checkBalance();
-    return !result.caughtUp;
+    // A follower waits for the leader at the normal pace instead of spinning.
+    return !following && !result.caughtUp;
+  }
+
+  /** With a shared store, takes or renews the sync lease; with the embedded one this keeper is always the leader. */
+  private async holdsSyncLease(): Promise<boolean> {
+    const leader = this.shared ? await (this.leases as Leases).acquire(SYNC_LEASE) : true;
+    this.setSyncLeader(leader);
+    return leader;
+  }
+
+  private setSyncLeader(leader: boolean): void {
+    this.metrics.syncLeader.set(leader ? 1 : 0);
+    if (leader !== this.syncLeader && this.shared) {
+      const fields = { instanceId: this.config.instanceId };
+      if (leader) this.logger.info(fields, "sync leader: this instance syncs events and publishes them to the bus");
+      else this.logger.info(fields, "sync follower: another instance holds the sync lease");
+    }
+    this.syncLeader = leader;
   }
 
   private onRegistered(registered: boolean): void {
@@ -338,7 +396,9 @@ export class Keeper {
     this.phase = "stopping";
     this.stopController.abort();
     await this.loop?.catch(() => {});
-    await this.bus.close().catch(() => {});
+    // Hand the sync over at once instead of after the lease expires.
+    if (this.shared && this.syncLeader) await this.leases?.release(SYNC_LEASE).catch(() => {});
+    await this.busInstance?.close().catch(() => {});
     if (this.db && !this.deps.db) await this.db.close();
     await this.metricsServer?.close();
     this.phase = "stopped";

@@ -38,6 +38,10 @@ export class KeeperMetrics {
     "keeper_operator_registered",
     "1 when the registry counts the keeper's key as an operator",
   );
+  readonly syncLeader = this.gauge(
+    "keeper_sync_leader",
+    "1 while this instance holds the sync lease (syncs events and publishes them); always 1 on the embedded store",
+  );
   readonly rpcErrors = new Counter({
     name: "keeper_rpc_errors_total",
     help: "Failed JSON-RPC calls by method and kind",

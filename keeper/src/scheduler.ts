@@ -5,6 +5,7 @@ import { Interface } from "ethers";
 import type { Logger } from "pino";
 
 import { billingInterface } from "./sync/decode.js";
+import type { Leases } from "./leases.js";
 import { classifyRpcError, mapLimit, type RpcClient, type RpcReceipt } from "./rpc.js";
 import { type Db, toBigInt } from "./store/index.js";
 import type { TxManager } from "./tx-manager.js";
@@ -22,6 +23,11 @@ export interface SchedulerOptions {
   pastDueRetrySeconds: number;
   /** Chain seconds before a subscription the chain said was not due is looked at again. */
   notDueRecheckSeconds?: number;
+  /**
+   * Work leases shared with other keeper instances: candidates are claimed (disjoint between instances) and stay
+   * claimed until their transaction is final. Without it, candidates are read from the store (one keeper).
+   */
+  leases?: Leases;
 }
 
 export interface SchedulerHooks {
@@ -90,29 +96,46 @@ export class Scheduler {
     const chainNow = (await this.rpc.getBlock("latest")).timestamp;
     const inFlight = (await this.txManager.inFlightSubscriptionIds(syncedBlock)).map(String);
     let sent = 0;
+    const { leases } = this.options;
     while (open < this.options.maxPendingTxs && !shouldStop()) {
       const candidates = await this.dueCandidates(chainNow, inFlight);
       if (candidates.length === 0) break;
-      const due = await this.confirmDue(candidates, chainNow);
-      if (due.length === 0) continue;
-      const batch = await this.sizeBatch(due);
-      if (batch === undefined) break;
-      const result = await this.txManager.send({
-        to: this.options.billingAddress,
-        data: batch.data,
-        gasLimit: batch.gasLimit,
-        subscriptionIds: batch.ids,
-      });
-      if (result === undefined) break;
-      inFlight.push(...batch.ids.map(String));
-      sent++;
-      open++;
+      let sentIds: bigint[] = [];
+      try {
+        const due = await this.confirmDue(candidates, chainNow);
+        if (due.length === 0) continue;
+        const batch = await this.sizeBatch(due);
+        if (batch === undefined) break;
+        // A claim that lapsed during the checks may have been taken by another instance: claim afresh instead.
+        if (leases && (await leases.renew(batch.ids)).length !== batch.ids.length) {
+          this.logger.warn({ items: batch.ids.length }, "claims lapsed before sending: claiming again");
+          continue;
+        }
+        const result = await this.txManager.send({
+          to: this.options.billingAddress,
+          data: batch.data,
+          gasLimit: batch.gasLimit,
+          subscriptionIds: batch.ids,
+        });
+        if (result === undefined) break;
+        sentIds = batch.ids;
+        inFlight.push(...batch.ids.map(String));
+        sent++;
+        open++;
+      } finally {
+        // Claimed and not sent (not due, cut from the batch, or nothing sent): free for any instance again.
+        const sentSet = new Set(sentIds);
+        await leases?.releaseWork(candidates.filter((id) => !sentSet.has(id)));
+      }
     }
     return sent;
   }
 
-  /** Due by the store's view (chain time), not in flight, merchant not known to be paused. */
+  /** Due by the store's view (chain time), not in flight, merchant not known to be paused; claimed with leases. */
   private async dueCandidates(chainNow: bigint, inFlight: string[]): Promise<bigint[]> {
+    if (this.options.leases) {
+      return this.options.leases.claimDue({ chainNow, exclude: inFlight.map(BigInt), limit: this.options.maxItems });
+    }
     const rows = await this.db.query<{ id: unknown }>(
       `SELECT s.id FROM subscriptions s
        WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
@@ -194,6 +217,8 @@ export class Scheduler {
         (block.timestamp + BigInt(this.options.pastDueRetrySeconds)).toString(),
       ]);
     }
+    // The store excludes them until the sync reaches the receipt's block: the claims are not needed any more.
+    await this.options.leases?.releaseWork(tx.subscriptionIds);
     this.logger.info(
       {
         nonce: tx.nonce,

@@ -103,14 +103,15 @@ export class TxManager {
   }
 
   /**
-   * Subscriptions that must not be scheduled: in an open transaction, or in a final one whose block the event sync
-   * has not reached yet (its Charged event is not in the store).
+   * Subscriptions that must not be scheduled: in an open transaction of this key, or in a final one (of any key)
+   * whose block the event sync has not reached yet (its Charged event is not in the store). Other keys' open
+   * transactions are covered by their work leases, which lapse when that keeper dies (its rows stay open forever).
    */
   async inFlightSubscriptionIds(syncedBlock: number): Promise<bigint[]> {
     const rows = await this.db.query<{ id: unknown }>(
       `SELECT DISTINCT unnest(subscription_ids) AS id FROM txs
-       WHERE state IN ('pending', 'mined') OR (state IN ('confirmed', 'failed') AND block_number > $1)`,
-      [syncedBlock],
+       WHERE (sender = $2 AND state IN ('pending', 'mined')) OR (state IN ('confirmed', 'failed') AND block_number > $1)`,
+      [syncedBlock, this.sender],
     );
     return rows.map((row) => toBigInt(row.id));
   }

@@ -15,6 +15,8 @@ export class StoreMismatchError extends Error {
 export async function bindStore(db: Db, chainId: number, billingAddress: string): Promise<void> {
   const expected: Record<string, string> = { chainId: String(chainId), billingAddress: billingAddress.toLowerCase() };
   await db.transaction(async (tx) => {
+    // Serializes keeper instances starting on one PostgreSQL database at once (the first one inserts).
+    await tx.query("SELECT pg_advisory_xact_lock(727273)");
     const rows = await tx.query<{ key: string; value: string }>("SELECT key, value FROM meta");
     const current = Object.fromEntries(rows.map((row) => [row.key, row.value]));
     for (const [key, value] of Object.entries(expected)) {

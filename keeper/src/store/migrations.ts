@@ -89,6 +89,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tx_attempts_nonce ON tx_attempts (sender, nonce, created_at_ms);
     `,
   },
+  {
+    version: 2,
+    name: "leases for several keeper instances",
+    sql: `
+      -- Named leases held by one keeper instance until expires_at (database time, so instances' clocks do not
+      -- matter): 'sync' is the event sync leader. sender is the holder's operator key: a restarted keeper with the
+      -- same key takes its leases back at once instead of waiting for them to expire.
+      CREATE TABLE leases (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        sender text NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      -- Subscriptions an instance claimed to charge, so instances send disjoint batches. Kept while the charge is in
+      -- flight (renewed each loop), released when its transaction is final; a dead instance's claims expire.
+      -- A table of its own: subscriptions rows are rebuilt from events after a reorg.
+      CREATE TABLE work_leases (
+        subscription_id bigint PRIMARY KEY,
+        holder text NOT NULL,
+        sender text NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX work_leases_sender ON work_leases (sender)
+    `,
+  },
 ];
 
 /** Applies every migration newer than the store's version; returns the versions applied. */

@@ -25,6 +25,11 @@ export interface EventSyncHooks {
   onEvents?(count: number): void;
   onReorg?(depth: number): void;
   onProgress?(cursor: number, head: number): void;
+  /**
+   * Runs first in every store transaction that moves the cursor; throwing aborts it. With several keeper instances
+   * it checks the sync lease, so a leader that lost its lease never commits over its successor's work.
+   */
+  beforeCommit?(tx: Db): Promise<void>;
 }
 
 export interface Cursor {
@@ -63,6 +68,17 @@ export class EventSync {
     );
     if (rows.length === 0) return { number: this.options.startBlock - 1, hash: null };
     return { number: Number(rows[0].block_number), hash: rows[0].block_hash };
+  }
+
+  /**
+   * Progress without syncing, for an instance that is not the sync leader: the cursor the leader stored. Counts as
+   * caught up within `slackBlocks` of the confirmed head (the leader syncs on its own poll interval).
+   */
+  async follow(slackBlocks: number): Promise<SyncStepResult> {
+    const head = await this.rpc.blockNumber();
+    const cursor = (await this.cursor()).number;
+    this.hooks.onProgress?.(cursor, head);
+    return { head, cursor, caughtUp: cursor >= head - this.options.confirmations - slackBlocks };
   }
 
   /** Syncs until caught up (or `maxSteps` ranges), checking `shouldStop` between ranges. */
@@ -144,6 +160,7 @@ export class EventSync {
     // Delivered before the cursor moves: after a crash the same events are published again (consumers dedupe by id).
     await this.bus.publish(events);
     const fresh = await this.db.transaction(async (tx) => {
+      await this.hooks.beforeCommit?.(tx);
       const stored = await storeEvents(tx, events);
       await tx.query(
         `INSERT INTO blocks (number, hash, parent_hash)
@@ -186,6 +203,7 @@ export class EventSync {
     }
     const depth = cursor.number - ancestor.number;
     await this.db.transaction(async (tx) => {
+      await this.hooks.beforeCommit?.(tx);
       const removed = await rollbackEvents(
         tx,
         ancestor.number,

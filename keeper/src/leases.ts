@@ -1,0 +1,144 @@
+// Leases in the shared store, so several keeper instances (each with its own operator key) split the work without
+// talking to each other: one event-sync leader at a time, and disjoint batches of subscriptions to charge. Expiry is
+// database time (`now()`), so the instances' clocks do not matter; a dead instance's leases lapse after the TTL and
+// the others take its work over.
+import { type Db, toBigInt } from "./store/index.js";
+
+/** The lease row of the event-sync leader. */
+export const SYNC_LEASE = "sync";
+
+/** This instance no longer holds the sync lease (it expired and another instance took it). */
+export class LeaseLostError extends Error {
+  constructor(name: string, holder: string) {
+    super(`lease "${name}" is no longer held by ${holder}: another keeper instance took over`);
+    this.name = "LeaseLostError";
+  }
+}
+
+export interface DueQuery {
+  /** Chain time: subscriptions due at or before it. */
+  chainNow: bigint;
+  /** Subscriptions never to claim (in this key's open transactions, or final but not synced yet). */
+  exclude: readonly bigint[];
+  limit: number;
+}
+
+export class Leases {
+  /**
+   * @param holder this instance's id (logged, shown in the lease rows)
+   * @param sender this instance's operator key, lower-case: leases of a previous process with the same key are
+   *   taken back at once (one keeper per key)
+   */
+  constructor(
+    private readonly db: Db,
+    readonly holder: string,
+    private readonly sender: string,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  private get expiry(): string {
+    return `now() + (${Math.trunc(this.ttlSeconds)} * interval '1 second')`;
+  }
+
+  /**
+   * Takes or renews the named lease; true while this instance holds it. A lease held by another instance is taken
+   * only once it expired (or when that instance used the same key, i.e. it was this keeper before a restart).
+   */
+  async acquire(name: string): Promise<boolean> {
+    const rows = await this.db.query<{ holder: string }>(
+      `INSERT INTO leases (name, holder, sender, expires_at) VALUES ($1, $2, $3, ${this.expiry})
+       ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, sender = EXCLUDED.sender, expires_at = EXCLUDED.expires_at
+       WHERE leases.holder = EXCLUDED.holder OR leases.sender = EXCLUDED.sender OR leases.expires_at <= now()
+       RETURNING holder`,
+      [name, this.holder, this.sender],
+    );
+    return rows.length === 1;
+  }
+
+  /**
+   * Inside a store transaction: renews the named lease and locks its row until the commit, or throws a
+   * {@link LeaseLostError} when another instance holds it now (a fence: a stale leader never commits).
+   */
+  async fence(tx: Db, name: string): Promise<void> {
+    const rows = await tx.query(
+      `UPDATE leases SET expires_at = ${this.expiry} WHERE name = $1 AND holder = $2 RETURNING 1`,
+      [name, this.holder],
+    );
+    if (rows.length !== 1) throw new LeaseLostError(name, this.holder);
+  }
+
+  /** Gives the named lease up (graceful stop), so another instance need not wait for it to expire. */
+  async release(name: string): Promise<void> {
+    await this.db.query("DELETE FROM leases WHERE name = $1 AND holder = $2", [name, this.holder]);
+  }
+
+  /**
+   * Claims up to `limit` due subscriptions that no other live lease covers. `FOR UPDATE SKIP LOCKED` makes
+   * concurrent claims from several instances disjoint without waiting on each other.
+   */
+  async claimDue(query: DueQuery): Promise<bigint[]> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.query<{ id: unknown }>(
+        `SELECT s.id FROM subscriptions s
+         WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
+           AND NOT (s.id = ANY($2::text[]::bigint[]))
+           AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
+           AND NOT EXISTS (
+             SELECT 1 FROM work_leases l
+             WHERE l.subscription_id = s.id AND l.holder <> $4 AND l.sender <> $5 AND l.expires_at > now()
+           )
+         ORDER BY s.next_charge_at, s.id LIMIT $3
+         FOR UPDATE OF s SKIP LOCKED`,
+        [query.chainNow.toString(), query.exclude.map(String), query.limit, this.holder, this.sender],
+      );
+      const ids = rows.map((row) => String(row.id));
+      if (ids.length === 0) return [];
+      await tx.query(
+        `INSERT INTO work_leases (subscription_id, holder, sender, expires_at)
+         SELECT id, $2, $3, ${this.expiry} FROM unnest($1::text[]::bigint[]) AS id
+         ON CONFLICT (subscription_id) DO UPDATE
+         SET holder = EXCLUDED.holder, sender = EXCLUDED.sender, expires_at = EXCLUDED.expires_at`,
+        [ids, this.holder, this.sender],
+      );
+      return ids.map((id) => BigInt(id));
+    });
+  }
+
+  /** Renews this instance's claims on `ids`; returns the ones it still holds (a lapsed claim may have been taken). */
+  async renew(ids: readonly bigint[]): Promise<bigint[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.query<{ subscription_id: unknown }>(
+      `UPDATE work_leases SET expires_at = ${this.expiry}, holder = $2
+       WHERE subscription_id = ANY($1::text[]::bigint[]) AND (holder = $2 OR sender = $3)
+       RETURNING subscription_id`,
+      [ids.map(String), this.holder, this.sender],
+    );
+    return rows.map((row) => toBigInt(row.subscription_id));
+  }
+
+  /** Drops this instance's claims on `ids` (not sent, or their transaction is final). */
+  async releaseWork(ids: readonly bigint[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query(
+      "DELETE FROM work_leases WHERE subscription_id = ANY($1::text[]::bigint[]) AND (holder = $2 OR sender = $3)",
+      [ids.map(String), this.holder, this.sender],
+    );
+  }
+
+  /**
+   * Keeps the claims of this key's transactions in flight alive, and (with `dropIdle`, after a restart) drops its
+   * claims that are in none: they were taken and never sent.
+   */
+  async renewInFlight(options: { dropIdle?: boolean } = {}): Promise<void> {
+    const inFlight = `EXISTS (
+      SELECT 1 FROM txs t WHERE t.sender = $1 AND t.state IN ('pending', 'mined') AND l.subscription_id = ANY(t.subscription_ids)
+    )`;
+    if (options.dropIdle) {
+      await this.db.query(`DELETE FROM work_leases l WHERE l.sender = $1 AND NOT ${inFlight}`, [this.sender]);
+    }
+    await this.db.query(
+      `UPDATE work_leases l SET expires_at = ${this.expiry}, holder = $2 WHERE l.sender = $1 AND ${inFlight}`,
+      [this.sender, this.holder],
+    );
+  }
+}
