@@ -137,7 +137,7 @@ export class KeeperProcess {
   /** GET /healthz next to /metrics: the HTTP status and the JSON body. */
   async health(): Promise<{ status: number; body: unknown }> {
     const url = new URL("/healthz", this.metricsUrl ?? "http://127.0.0.1:1");
-    const response = await fetch(url);
+    const response = await fetch(url, { headers: { connection: "close" } });
     return { status: response.status, body: await response.json().catch(() => undefined) };
   }
 
@@ -169,7 +169,8 @@ export class KeeperProcess {
   async metrics(): Promise<Sample[]> {
     const url = this.metricsUrl;
     if (url === undefined) throw new Error("the keeper has not logged its metrics URL yet");
-    const response = await fetch(url);
+    // A fresh connection per scrape: a reused keep-alive socket can be reset by the server just as it is reused.
+    const response = await fetch(url, { headers: { connection: "close" } });
     if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
     return parsePrometheus(await response.text());
   }
