@@ -73,31 +73,37 @@ export class Leases {
   }
 
   /**
-   * Claims up to `limit` due subscriptions that no other live lease covers. `FOR UPDATE SKIP LOCKED` makes
-   * concurrent claims from several instances disjoint without waiting on each other.
+   * Claims up to `limit` due subscriptions that no live claim covers (this instance's included: what it claimed
+   * and did not send, it released). The claim locks and updates the lease rows themselves (`FOR UPDATE SKIP
+   * LOCKED`): concurrent instances skip each other's rows instead of waiting, and a row another instance claimed
+   * after this statement's snapshot is re-checked on its new version and left out, so claims are disjoint.
    */
   async claimDue(query: DueQuery): Promise<bigint[]> {
+    const due = `s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
+      AND NOT (s.id = ANY($2::text[]::bigint[]))
+      AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)`;
+    const params = [query.chainNow.toString(), query.exclude.map(String)];
+    // A row to lock for every due subscription (an expired one: claimable).
+    await this.db.query(
+      `INSERT INTO work_leases (subscription_id, holder, sender, expires_at)
+       SELECT s.id, '', '', '-infinity' FROM subscriptions s
+       WHERE ${due} AND NOT EXISTS (SELECT 1 FROM work_leases l WHERE l.subscription_id = s.id)
+       ON CONFLICT (subscription_id) DO NOTHING`,
+      params,
+    );
     return this.db.transaction(async (tx) => {
       const rows = await tx.query<{ id: unknown }>(
-        `SELECT s.id FROM subscriptions s
-         WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
-           AND NOT (s.id = ANY($2::text[]::bigint[]))
-           AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
-           AND NOT EXISTS (
-             SELECT 1 FROM work_leases l
-             WHERE l.subscription_id = s.id AND l.holder <> $4 AND l.sender <> $5 AND l.expires_at > now()
-           )
+        `SELECT l.subscription_id AS id FROM work_leases l JOIN subscriptions s ON s.id = l.subscription_id
+         WHERE ${due} AND l.expires_at <= now()
          ORDER BY s.next_charge_at, s.id LIMIT $3
-         FOR UPDATE OF s SKIP LOCKED`,
-        [query.chainNow.toString(), query.exclude.map(String), query.limit, this.holder, this.sender],
+         FOR UPDATE OF l SKIP LOCKED`,
+        [...params, query.limit],
       );
       const ids = rows.map((row) => String(row.id));
       if (ids.length === 0) return [];
       await tx.query(
-        `INSERT INTO work_leases (subscription_id, holder, sender, expires_at)
-         SELECT id, $2, $3, ${this.expiry} FROM unnest($1::text[]::bigint[]) AS id
-         ON CONFLICT (subscription_id) DO UPDATE
-         SET holder = EXCLUDED.holder, sender = EXCLUDED.sender, expires_at = EXCLUDED.expires_at`,
+        `UPDATE work_leases SET holder = $2, sender = $3, expires_at = ${this.expiry}
+         WHERE subscription_id = ANY($1::text[]::bigint[])`,
         [ids, this.holder, this.sender],
       );
       return ids.map((id) => BigInt(id));
@@ -120,7 +126,8 @@ export class Leases {
   async releaseWork(ids: readonly bigint[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.query(
-      "DELETE FROM work_leases WHERE subscription_id = ANY($1::text[]::bigint[]) AND (holder = $2 OR sender = $3)",
+      `UPDATE work_leases SET expires_at = '-infinity'
+       WHERE subscription_id = ANY($1::text[]::bigint[]) AND (holder = $2 OR sender = $3)`,
       [ids.map(String), this.holder, this.sender],
     );
   }
@@ -134,7 +141,9 @@ export class Leases {
       SELECT 1 FROM txs t WHERE t.sender = $1 AND t.state IN ('pending', 'mined') AND l.subscription_id = ANY(t.subscription_ids)
     )`;
     if (options.dropIdle) {
-      await this.db.query(`DELETE FROM work_leases l WHERE l.sender = $1 AND NOT ${inFlight}`, [this.sender]);
+      await this.db.query(`UPDATE work_leases l SET expires_at = '-infinity' WHERE l.sender = $1 AND NOT ${inFlight}`, [
+        this.sender,
+      ]);
     }
     await this.db.query(
       `UPDATE work_leases l SET expires_at = ${this.expiry}, holder = $2 WHERE l.sender = $1 AND ${inFlight}`,
