@@ -44,7 +44,14 @@ function startKeeper(chain: TestChain, deployment: BillingDeployment, workspace:
       startBlock: deployment.startBlock,
       dataDir: workspace.dataDir,
     },
-    { confirmations: CONFIRMATIONS, pollIntervalMs: 100 },
+    {
+      confirmations: CONFIRMATIONS,
+      pollIntervalMs: 100,
+      // The operator's tuning for a 30M-gas chain: ~6M-gas batches (a gas limit of 1.2x the estimate still lets
+      // five share a block) and enough of them in flight to fill several blocks.
+      batch: { gasBudget: 6_000_000, maxItems: 1000 },
+      maxPendingTxs: 32,
+    },
   );
   return KeeperProcess.start(workspace.writeConfig(config), deployment.operator.privateKey);
 }
