@@ -59,6 +59,8 @@ export function chargeOutcome(receipt: RpcReceipt, billingAddress: string, subsc
 
 /** `RecurringBilling.Status.PastDue`. */
 const PAST_DUE = 2;
+/** Batches one instance claims per tick on a shared store. */
+const SHARED_BATCHES_PER_TICK = 4;
 /** Ids per `areDue` call (well within an eth_call's gas cap). */
 const ARE_DUE_CHUNK = 500;
 
@@ -115,17 +117,33 @@ export class Scheduler {
     if (slots <= 0 || shouldStop()) return 0;
     const chainNow = (await this.rpc.getBlock("latest")).timestamp;
     const inFlight = (await this.txManager.inFlightSubscriptionIds(syncedBlock)).map(String);
+    if (!this.options.leases) return this.sendWave(chainNow, inFlight, slots);
+    // Shared store: a batch per claim, a few per tick, so the instances split the work instead of one taking all.
+    let sent = 0;
+    for (let round = 0; round < Math.min(slots, SHARED_BATCHES_PER_TICK) && !shouldStop(); round++) {
+      const wave = await this.sendWave(chainNow, inFlight, 1);
+      if (wave === 0) break;
+      sent += wave;
+    }
+    return sent;
+  }
+
+  /**
+   * Claims candidates for up to `slots` batches, confirms them on chain, sizes and sends the batches. Returns how
+   * many transactions it sent; their ids are added to `inFlight`.
+   */
+  private async sendWave(chainNow: bigint, inFlight: string[], slots: number): Promise<number> {
     const { leases } = this.options;
     const candidates = await this.dueCandidates(chainNow, inFlight, slots * this.options.maxItems);
     if (candidates.length === 0) return 0;
     let sentIds: bigint[] = [];
     try {
       const due = await this.confirmDue(candidates, chainNow);
-      if (due.length === 0 || shouldStop()) return 0;
+      if (due.length === 0) return 0;
       const batches = await this.sizeBatches(due, slots);
       if (batches.length === 0) return 0;
-      let ids = batches.flatMap((batch) => batch.ids);
-      // A claim that lapsed during the checks may have been taken by another instance: claim afresh next tick.
+      const ids = batches.flatMap((batch) => batch.ids);
+      // A claim that lapsed during the checks may have been taken by another instance: claim afresh next time.
       if (leases && (await leases.renew(ids)).length !== ids.length) {
         this.logger.warn({ items: ids.length }, "claims lapsed before sending: claiming again");
         return 0;
@@ -138,8 +156,8 @@ export class Scheduler {
           subscriptionIds: batch.ids,
         })),
       );
-      ids = batches.slice(0, sent.length).flatMap((batch) => batch.ids);
-      sentIds = ids;
+      sentIds = batches.slice(0, sent.length).flatMap((batch) => batch.ids);
+      inFlight.push(...sentIds.map(String));
       return sent.length;
     } finally {
       // Claimed and not sent (not due, cut from a batch, or nothing sent): free for any instance again.
