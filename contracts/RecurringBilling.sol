@@ -574,6 +574,20 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
     /// @param subscriptionId The subscription.
     /// @return True when active or past due within the grace period, due, and neither globally nor merchant paused.
     function isDue(uint256 subscriptionId) external view returns (bool) {
+        return _isDue(subscriptionId);
+    }
+
+    /// @notice {isDue} for many subscriptions in one call (a keeper checks a whole batch with one eth_call).
+    /// @param subscriptionIds The subscriptions.
+    /// @return due `due[i]` is `isDue(subscriptionIds[i])`.
+    function areDue(uint256[] calldata subscriptionIds) external view returns (bool[] memory due) {
+        due = new bool[](subscriptionIds.length);
+        for (uint256 i = 0; i < subscriptionIds.length; ++i) due[i] = _isDue(subscriptionIds[i]);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _isDue(uint256 subscriptionId) private view returns (bool) {
         Subscription storage sub = _subscriptions[subscriptionId];
         Status status = sub.status;
         if (paused() || block.timestamp < sub.nextChargeAt) return false;
@@ -581,8 +595,6 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
         if (status == Status.Active) return true;
         return status == Status.PastDue && block.timestamp < _pastDueSince[subscriptionId] + gracePeriod;
     }
-
-    // ---------------------------------------------------------------- internals
 
     function _subscribe(uint256 planId) private returns (uint256 subscriptionId) {
         Plan memory plan = _plans[planId];

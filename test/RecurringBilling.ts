@@ -1324,4 +1324,30 @@ describe("RecurringBilling", function () {
       });
     });
   });
+
+  describe("areDue", function () {
+    it("answers isDue for every id, in order, repeated and unknown ids included", async function () {
+      const { billing, subscriptionId } = await loadFixture(subscribedFixture);
+      expect(await billing.areDue([])).to.deep.equal([]);
+      await time.increaseTo((await billing.nextChargeAt(subscriptionId)) - 1n);
+      expect(await billing.areDue([subscriptionId, 99n])).to.deep.equal([false, false]);
+      await time.increase(1n);
+      expect(await billing.areDue([subscriptionId, 99n, subscriptionId])).to.deep.equal([true, false, true]);
+    });
+
+    it("counts a past-due subscription as due only within the grace period", async function () {
+      const { billing, subscriptionId, pastDueSince } = await loadFixture(pastDueFixture);
+      expect(await billing.areDue([subscriptionId])).to.deep.equal([true]);
+      await time.increaseTo(pastDueSince + GRACE_PERIOD);
+      expect(await billing.areDue([subscriptionId])).to.deep.equal([false]);
+      expect(await billing.isDue(subscriptionId)).to.equal(false);
+    });
+
+    it("answers false for every id while the contract is paused", async function () {
+      const { billing, safe, subscriptionId } = await loadFixture(dueFixture);
+      expect(await billing.areDue([subscriptionId])).to.deep.equal([true]);
+      await billing.connect(safe).pause();
+      expect(await billing.areDue([subscriptionId, subscriptionId])).to.deep.equal([false, false]);
+    });
+  });
 });

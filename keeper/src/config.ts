@@ -174,7 +174,7 @@ export const configSchema = z
     batch: z
       .object({
         gasBudget: int("a gas amount >= 100000", 100_000).default(8_000_000),
-        maxItems: int("an item count between 1 and 5000", 1, 5000).default(200),
+        maxItems: int("an item count between 1 and 5000", 1, 5000).default(500),
       })
       .strict()
       .default({}),
@@ -195,7 +195,7 @@ export const configSchema = z
     // Extensions beyond the shared contract, all optional.
     rpcTimeoutMs: int("milliseconds >= 100", 100).default(10_000),
     reorgWindowBlocks: int("a block count between 1 and 10000", 1, 10_000).default(128),
-    maxPendingTxs: int("a transaction count between 1 and 64", 1, 64).default(4),
+    maxPendingTxs: int("a transaction count between 1 and 64", 1, 64).default(16),
     pastDueRetrySeconds: int("seconds >= 0", 0).default(3600),
     // Scale-out: several instances (each with its own operator key) on one PostgreSQL store, and a RabbitMQ bus.
     bus: busSchema.optional(),

@@ -214,6 +214,7 @@ export class Keeper {
     if (open > 0) this.logger.info({ pending: open }, "resuming pending transactions");
     await this.retrying("resume", () => (this.txManager as TxManager).tick({ rebroadcast: true }));
     this.phase = "running";
+    this.logger.info({ cursor: (await this.sync.cursor()).number }, "store ready: syncing");
     this.loop = this.run();
   }
 

@@ -59,9 +59,27 @@ export function chargeOutcome(receipt: RpcReceipt, billingAddress: string, subsc
 
 /** `RecurringBilling.Status.PastDue`. */
 const PAST_DUE = 2;
+/** Batches one instance claims per tick on a shared store. */
+const SHARED_BATCHES_PER_TICK = 4;
+/** Ids per `areDue` call (well within an eth_call's gas cap). */
+const ARE_DUE_CHUNK = 500;
+
+interface SizedBatch {
+  ids: bigint[];
+  data: string;
+  gasLimit: bigint;
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
 
 export class Scheduler {
   private gracePeriod?: bigint;
+  /** Whether the contract has `areDue` (unknown until the first call). */
+  private hasAreDue?: boolean;
 
   constructor(
     private readonly db: Db,
@@ -80,7 +98,11 @@ export class Scheduler {
     return registered as boolean;
   }
 
-  /** Sends charges for what is due now; returns how many transactions it sent. */
+  /**
+   * Sends charges for what is due now; returns how many transactions it sent. Every free transaction slot is filled
+   * in one pass: one candidate query for all of them, one `areDue` call per chunk, the batches simulated in
+   * parallel, then all signed, stored in one store transaction and broadcast (blocks fill up to the gas limit).
+   */
   async tick(syncedBlock: number, shouldStop: () => boolean = () => false): Promise<number> {
     const registered = await this.isRegistered();
     this.hooks.onRegistered?.(registered);
@@ -91,60 +113,98 @@ export class Scheduler {
     );
     if (paused) return 0;
 
-    let open = await this.txManager.openCount();
-    if (open >= this.options.maxPendingTxs) return 0;
+    const slots = this.options.maxPendingTxs - (await this.txManager.openCount());
+    if (slots <= 0 || shouldStop()) return 0;
     const chainNow = (await this.rpc.getBlock("latest")).timestamp;
     const inFlight = (await this.txManager.inFlightSubscriptionIds(syncedBlock)).map(String);
+    if (!this.options.leases) return this.sendWave(chainNow, inFlight, slots);
+    // Shared store: a batch per claim, a few per tick, so the instances split the work instead of one taking all.
     let sent = 0;
-    const { leases } = this.options;
-    while (open < this.options.maxPendingTxs && !shouldStop()) {
-      const candidates = await this.dueCandidates(chainNow, inFlight);
-      if (candidates.length === 0) break;
-      let sentIds: bigint[] = [];
-      try {
-        const due = await this.confirmDue(candidates, chainNow);
-        if (due.length === 0) continue;
-        const batch = await this.sizeBatch(due);
-        if (batch === undefined) break;
-        // A claim that lapsed during the checks may have been taken by another instance: claim afresh instead.
-        if (leases && (await leases.renew(batch.ids)).length !== batch.ids.length) {
-          this.logger.warn({ items: batch.ids.length }, "claims lapsed before sending: claiming again");
-          continue;
-        }
-        const result = await this.txManager.send({
-          to: this.options.billingAddress,
-          data: batch.data,
-          gasLimit: batch.gasLimit,
-          subscriptionIds: batch.ids,
-        });
-        if (result === undefined) break;
-        sentIds = batch.ids;
-        inFlight.push(...batch.ids.map(String));
-        sent++;
-        open++;
-      } finally {
-        // Claimed and not sent (not due, cut from the batch, or nothing sent): free for any instance again.
-        const sentSet = new Set(sentIds);
-        await leases?.releaseWork(candidates.filter((id) => !sentSet.has(id)));
-      }
+    for (let round = 0; round < Math.min(slots, SHARED_BATCHES_PER_TICK) && !shouldStop(); round++) {
+      const wave = await this.sendWave(chainNow, inFlight, 1);
+      if (wave === 0) break;
+      sent += wave;
     }
     return sent;
   }
 
-  /** Due by the store's view (chain time), not in flight, merchant not known to be paused; claimed with leases. */
-  private async dueCandidates(chainNow: bigint, inFlight: string[]): Promise<bigint[]> {
-    if (this.options.leases) {
-      return this.options.leases.claimDue({ chainNow, exclude: inFlight.map(BigInt), limit: this.options.maxItems });
+  /**
+   * Claims candidates for up to `slots` batches, confirms them on chain, sizes and sends the batches. Returns how
+   * many transactions it sent; their ids are added to `inFlight`.
+   */
+  private async sendWave(chainNow: bigint, inFlight: string[], slots: number): Promise<number> {
+    const { leases } = this.options;
+    const candidates = await this.dueCandidates(chainNow, inFlight, slots * this.options.maxItems);
+    if (candidates.length === 0) return 0;
+    let sentIds: bigint[] = [];
+    try {
+      const due = await this.confirmDue(candidates, chainNow);
+      if (due.length === 0) return 0;
+      const batches = await this.sizeBatches(due, slots);
+      if (batches.length === 0) return 0;
+      const ids = batches.flatMap((batch) => batch.ids);
+      // A claim that lapsed during the checks may have been taken by another instance: claim afresh next time.
+      if (leases && (await leases.renew(ids)).length !== ids.length) {
+        this.logger.warn({ items: ids.length }, "claims lapsed before sending: claiming again");
+        return 0;
+      }
+      const sent = await this.txManager.sendMany(
+        batches.map((batch) => ({
+          to: this.options.billingAddress,
+          data: batch.data,
+          gasLimit: batch.gasLimit,
+          subscriptionIds: batch.ids,
+        })),
+      );
+      sentIds = batches.slice(0, sent.length).flatMap((batch) => batch.ids);
+      inFlight.push(...sentIds.map(String));
+      return sent.length;
+    } finally {
+      // Claimed and not sent (not due, cut from a batch, or nothing sent): free for any instance again.
+      const sentSet = new Set(sentIds);
+      await leases?.releaseWork(candidates.filter((id) => !sentSet.has(id)));
     }
+  }
+
+  /** Due by the store's view (chain time), not in flight, merchant not known to be paused; claimed with leases. */
+  private async dueCandidates(chainNow: bigint, inFlight: string[], limit: number): Promise<bigint[]> {
+    if (this.options.leases) {
+      return this.options.leases.claimDue({ chainNow, exclude: inFlight.map(BigInt), limit });
+    }
+    // NOT IN over a subquery is a hashed anti-join; `id = ANY(array)` would scan the whole array for every row.
     const rows = await this.db.query<{ id: unknown }>(
       `SELECT s.id FROM subscriptions s
        WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
-         AND NOT (s.id = ANY($2::text[]::bigint[]))
+         AND s.id NOT IN (SELECT unnest($2::text[]::bigint[]))
          AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
        ORDER BY s.next_charge_at, s.id LIMIT $3`,
-      [chainNow.toString(), inFlight, this.options.maxItems],
+      [chainNow.toString(), inFlight, limit],
     );
     return rows.map((row) => toBigInt(row.id));
+  }
+
+  /** `areDue` for every candidate, a chunk per call; falls back to `isDue` per id on a contract without it. */
+  private async areDue(candidates: bigint[]): Promise<boolean[]> {
+    const call = async (name: "areDue" | "isDue", arg: unknown) =>
+      billingInterface.decodeFunctionResult(
+        name,
+        await this.rpc.call({
+          to: this.options.billingAddress,
+          data: billingInterface.encodeFunctionData(name, [arg]),
+        }),
+      )[0] as boolean | boolean[];
+    if (this.hasAreDue !== false) {
+      try {
+        const chunks = await mapLimit(chunk(candidates, ARE_DUE_CHUNK), 4, (ids) => call("areDue", ids));
+        this.hasAreDue = true;
+        return chunks.flatMap((verdicts) => [...(verdicts as boolean[])]);
+      } catch (err) {
+        if (this.hasAreDue === true || classifyRpcError(err) !== "reverted") throw err;
+        this.hasAreDue = false;
+        this.logger.info("the billing contract has no areDue: checking candidates one by one");
+      }
+    }
+    return mapLimit(candidates, 16, async (id) => (await call("isDue", id)) as boolean);
   }
 
   /**
@@ -153,16 +213,17 @@ export class Scheduler {
    * the others are set aside for a while.
    */
   private async confirmDue(candidates: bigint[], chainNow: bigint): Promise<bigint[]> {
-    const view = async (name: "isDue" | "statusOf" | "pastDueSince" | "gracePeriod", args: unknown[] = []) =>
+    const view = async (name: "statusOf" | "pastDueSince" | "gracePeriod", args: unknown[] = []) =>
       billingInterface.decodeFunctionResult(
         name,
         await this.rpc.call({ to: this.options.billingAddress, data: billingInterface.encodeFunctionData(name, args) }),
-      )[0] as bigint | boolean;
-    const verdicts = await mapLimit(candidates, 16, async (id) => {
-      if ((await view("isDue", [id])) === true) return true;
+      )[0] as bigint;
+    const isDue = await this.areDue(candidates);
+    const verdicts = await mapLimit(candidates, 16, async (id, i) => {
+      if (isDue[i]) return true;
       if (Number(await view("statusOf", [id])) !== PAST_DUE) return false;
-      this.gracePeriod ??= (await view("gracePeriod")) as bigint;
-      return ((await view("pastDueSince", [id])) as bigint) + this.gracePeriod <= chainNow;
+      this.gracePeriod ??= await view("gracePeriod");
+      return (await view("pastDueSince", [id])) + this.gracePeriod <= chainNow;
     });
     const due = candidates.filter((_, i) => verdicts[i]);
     const notDue = candidates.filter((_, i) => !verdicts[i]);
@@ -177,8 +238,26 @@ export class Scheduler {
     return due;
   }
 
-  /** The largest prefix of `ids` whose estimated gas fits the budget (halving), with its gas limit. */
-  private async sizeBatch(ids: bigint[]): Promise<{ ids: bigint[]; data: string; gasLimit: bigint } | undefined> {
+  /**
+   * Up to `slots` batches of the due ids, each simulated and within the gas budget. The first batch sets the size
+   * (scaled to the budget by its estimate); the others are simulated in parallel; items cut from a batch wait for
+   * the next tick.
+   */
+  private async sizeBatches(due: bigint[], slots: number): Promise<SizedBatch[]> {
+    const first = await this.sizeBatch(due.slice(0, this.options.maxItems));
+    if (first === undefined) return [];
+    const rest = chunk(due.slice(first.ids.length), first.ids.length).slice(0, slots - 1);
+    const others = await mapLimit(rest, 4, (ids) => this.sizeBatch(ids));
+    const batches = [first];
+    for (const batch of others) {
+      if (batch === undefined) break;
+      batches.push(batch);
+    }
+    return batches;
+  }
+
+  /** The largest prefix of `ids` whose estimated gas fits the budget, with its gas limit. */
+  private async sizeBatch(ids: bigint[]): Promise<SizedBatch | undefined> {
     let batch = ids;
     for (;;) {
       const data = billingInterface.encodeFunctionData("chargeMany", [batch]);
@@ -198,7 +277,9 @@ export class Scheduler {
         return undefined;
       }
       if (estimate > this.options.gasBudget && batch.length > 1) {
-        batch = batch.slice(0, Math.ceil(batch.length / 2));
+        // Gas grows about linearly with the items: scale to the budget (with 5% to spare), at least halving.
+        const scaled = Number((BigInt(batch.length) * this.options.gasBudget * 95n) / (estimate * 100n));
+        batch = batch.slice(0, Math.max(1, Math.min(scaled, Math.ceil(batch.length / 2))));
         continue;
       }
       // Headroom: state may change a little between the estimate and inclusion.

@@ -5,7 +5,7 @@
 import { Transaction } from "ethers";
 import type { Logger } from "pino";
 
-import { classifyRpcError, type RpcClient, type RpcReceipt } from "./rpc.js";
+import { classifyRpcError, mapLimit, type RpcClient, type RpcReceipt } from "./rpc.js";
 import type { OperatorSigner } from "./signer.js";
 import { type Db, toBigInt, toNumber } from "./store/index.js";
 
@@ -150,60 +150,82 @@ export class TxManager {
    * here. Returns undefined when fees are above the cap (nothing stored).
    */
   async send(request: TxRequest): Promise<{ nonce: number; hash: string } | undefined> {
+    return (await this.sendMany([request]))[0];
+  }
+
+  /**
+   * {@link send} for several transactions on consecutive nonces: all are signed and stored in ONE store
+   * transaction before the first broadcast, then broadcast in nonce order. Returns what was sent (nothing when fees
+   * are above the cap).
+   */
+  async sendMany(requests: readonly TxRequest[]): Promise<{ nonce: number; hash: string }[]> {
+    if (requests.length === 0) return [];
     const fees = await this.marketFees();
     if (fees === undefined) {
       this.logger.warn(
         { maxFeePerGas: this.options.maxFeePerGas.toString() },
         "base fee is above the fee cap: not sending",
       );
-      return undefined;
+      return [];
     }
-    const nonce = await this.nextNonce();
-    const raw = await this.signer.signTransaction({
-      type: 2,
-      chainId: BigInt(this.options.chainId),
-      nonce,
-      to: request.to,
-      data: request.data,
-      value: 0n,
-      gasLimit: request.gasLimit,
-      maxFeePerGas: fees.maxFeePerGas,
-      maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
-    });
-    const hash = Transaction.from(raw).hash as string;
-    const now = this.now();
-    await this.db.transaction(async (tx) => {
-      // A row left 'superseded' by another sender's use of this nonce is replaced.
-      await tx.query("DELETE FROM tx_attempts WHERE sender = $2 AND nonce = $1", [nonce, this.sender]);
-      await tx.query("DELETE FROM txs WHERE sender = $2 AND nonce = $1 AND state = 'superseded'", [nonce, this.sender]);
-      await tx.query(
-        `INSERT INTO txs (sender, nonce, state, to_address, data, gas_limit, subscription_ids, created_at_ms, last_sent_at_ms)
-         VALUES ($7, $1, 'pending', $2, $3, $4, $5::text[]::bigint[], $6, $6)`,
-        [
-          nonce,
-          request.to,
-          request.data,
-          request.gasLimit.toString(),
-          request.subscriptionIds.map(String),
-          now,
-          this.sender,
-        ],
-      );
-      await this.insertAttempt(tx, nonce, hash, raw, fees, now);
-    });
-    this.logger.info(
-      {
+    const firstNonce = await this.nextNonce();
+    const signed: { nonce: number; hash: string; raw: string; request: TxRequest }[] = [];
+    for (const [i, request] of requests.entries()) {
+      const nonce = firstNonce + i;
+      const raw = await this.signer.signTransaction({
+        type: 2,
+        chainId: BigInt(this.options.chainId),
         nonce,
-        hash,
-        items: request.subscriptionIds.length,
-        maxFeePerGas: fees.maxFeePerGas.toString(),
-        maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
-      },
-      "transaction sent",
-    );
-    this.hooks.onSent?.({ nonce, hash, subscriptionIds: request.subscriptionIds });
-    await this.broadcast(nonce, hash, raw);
-    return { nonce, hash };
+        to: request.to,
+        data: request.data,
+        value: 0n,
+        gasLimit: request.gasLimit,
+        maxFeePerGas: fees.maxFeePerGas,
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+      });
+      signed.push({ nonce, hash: Transaction.from(raw).hash as string, raw, request });
+    }
+    const now = this.now();
+    const nonces = signed.map((s) => s.nonce);
+    await this.db.transaction(async (tx) => {
+      // A row left 'superseded' by another sender's use of a nonce is replaced.
+      await tx.query("DELETE FROM tx_attempts WHERE sender = $2 AND nonce = ANY($1::int[])", [nonces, this.sender]);
+      await tx.query("DELETE FROM txs WHERE sender = $2 AND nonce = ANY($1::int[]) AND state = 'superseded'", [
+        nonces,
+        this.sender,
+      ]);
+      for (const { nonce, hash, raw, request } of signed) {
+        await tx.query(
+          `INSERT INTO txs (sender, nonce, state, to_address, data, gas_limit, subscription_ids, created_at_ms, last_sent_at_ms)
+           VALUES ($7, $1, 'pending', $2, $3, $4, $5::text[]::bigint[], $6, $6)`,
+          [
+            nonce,
+            request.to,
+            request.data,
+            request.gasLimit.toString(),
+            request.subscriptionIds.map(String),
+            now,
+            this.sender,
+          ],
+        );
+        await this.insertAttempt(tx, nonce, hash, raw, fees, now);
+      }
+    });
+    for (const { nonce, hash, raw, request } of signed) {
+      this.logger.info(
+        {
+          nonce,
+          hash,
+          items: request.subscriptionIds.length,
+          maxFeePerGas: fees.maxFeePerGas.toString(),
+          maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+        },
+        "transaction sent",
+      );
+      this.hooks.onSent?.({ nonce, hash, subscriptionIds: request.subscriptionIds });
+      await this.broadcast(nonce, hash, raw);
+    }
+    return signed.map(({ nonce, hash }) => ({ nonce, hash }));
   }
 
   private async insertAttempt(
@@ -253,14 +275,26 @@ export class TxManager {
       "SELECT * FROM txs WHERE sender = $1 AND state IN ('pending', 'mined') ORDER BY nonce",
       [this.sender],
     );
-    for (const row of open) {
+    // Every open transaction's versions in one query, their receipts looked up in parallel.
+    const attemptRows = await this.db.query<AttemptRow & { nonce: unknown }>(
+      `SELECT nonce, hash, raw, max_fee_per_gas, max_priority_fee_per_gas FROM tx_attempts
+       WHERE sender = $1 AND nonce = ANY($2::text[]::bigint[]) ORDER BY created_at_ms DESC, hash`,
+      [this.sender, open.map((row) => String(row.nonce))],
+    );
+    const attemptsOf = new Map<number, AttemptRow[]>();
+    for (const attempt of attemptRows) {
+      const list = attemptsOf.get(toNumber(attempt.nonce)) ?? [];
+      list.push(attempt);
+      attemptsOf.set(toNumber(attempt.nonce), list);
+    }
+    const receipts = await mapLimit(open, 8, (row) =>
+      this.findReceipt((attemptsOf.get(toNumber(row.nonce)) ?? []).map((a) => a.hash)),
+    );
+    for (const [i, row] of open.entries()) {
       const nonce = toNumber(row.nonce);
-      const attempts = await this.db.query<AttemptRow>(
-        "SELECT hash, raw, max_fee_per_gas, max_priority_fee_per_gas FROM tx_attempts WHERE sender = $2 AND nonce = $1 ORDER BY created_at_ms DESC, hash",
-        [nonce, this.sender],
-      );
+      const attempts = attemptsOf.get(nonce) ?? [];
       if (attempts.length === 0) continue;
-      const receipt = await this.findReceipt(attempts.map((a) => a.hash));
+      const receipt = receipts[i];
       if (receipt !== null) {
         await this.onReceipt(row, nonce, receipt, head);
         continue;

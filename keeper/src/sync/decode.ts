@@ -1,5 +1,5 @@
 // Turns raw logs of the billing contract into ChainEvents with the idempotency key chainId:blockHash:txHash:logIndex.
-import type { Interface } from "ethers";
+import type { EventFragment, Interface } from "ethers";
 
 import { RecurringBilling__factory } from "../../../types/ethers-contracts/index.js";
 import type { ChainEvent } from "../bus/event-bus.js";
@@ -11,18 +11,77 @@ export const billingInterface: Interface = RecurringBilling__factory.createInter
 export const eventId = (chainId: number, log: Pick<RpcLog, "blockHash" | "transactionHash" | "logIndex">) =>
   `${chainId}:${log.blockHash}:${log.transactionHash}:${log.logIndex}`;
 
+/** Event fragments by topic0, computed once: `Interface.parseLog` hashes every fragment's signature per log. */
+const eventsByTopic = new Map<string, EventFragment>();
+billingInterface.forEachEvent((fragment) => eventsByTopic.set(fragment.topicHash, fragment));
+
+const STATIC_TYPE = /^(uint\d*|address|bool)$/;
+
+/**
+ * Decodes the arguments of an event whose inputs are all uint/address/bool (every event of the contract) straight
+ * from the 32-byte words, as ethers would, without its checksummed addresses and Result proxies (the sync decodes
+ * tens of thousands of logs per range). Undefined when the log does not have the expected shape.
+ */
+function decodeStatic(fragment: EventFragment, log: RpcLog): Record<string, string | boolean> | undefined {
+  const indexed = fragment.inputs.filter((input) => input.indexed).length;
+  const data = log.data.startsWith("0x") ? log.data.slice(2) : log.data;
+  if (log.topics.length !== indexed + 1 || data.length !== (fragment.inputs.length - indexed) * 64) return undefined;
+  const args: Record<string, string | boolean> = {};
+  let topic = 1;
+  let word = 0;
+  for (const input of fragment.inputs) {
+    const hex = (input.indexed ? log.topics[topic++].slice(2) : data.slice(word * 64, ++word * 64)).toLowerCase();
+    if (hex.length !== 64 || !/^[0-9a-f]*$/.test(hex)) return undefined;
+    if (input.type === "address") {
+      if (!hex.startsWith("000000000000000000000000")) return undefined;
+      args[input.name] = `0x${hex.slice(24)}`;
+    } else if (input.type === "bool") {
+      if (!/^0{63}[01]$/.test(hex)) return undefined;
+      args[input.name] = hex.endsWith("1");
+    } else {
+      const value = BigInt(`0x${hex}`);
+      const bits = Number(input.type.slice(4) || 256);
+      if (value >> BigInt(bits) !== 0n) return undefined;
+      args[input.name] = value.toString();
+    }
+  }
+  return args;
+}
+
+const allStatic = new Set(
+  [...eventsByTopic.values()].filter((f) => f.inputs.every((input) => STATIC_TYPE.test(input.type))),
+);
+
 /** Decodes a log; returns undefined for a log that is not one of the contract's events. */
 export function decodeLog(chainId: number, log: RpcLog): ChainEvent | undefined {
-  let parsed;
+  const fragment = log.topics.length > 0 ? eventsByTopic.get(log.topics[0].toLowerCase()) : undefined;
+  if (fragment === undefined) return undefined;
+  const args = allStatic.has(fragment) ? decodeStatic(fragment, log) : decodeWithAbi(fragment, log);
+  if (args === undefined) return undefined;
+  return {
+    id: eventId(chainId, log),
+    chainId,
+    address: log.address.toLowerCase(),
+    name: fragment.name,
+    blockNumber: log.blockNumber,
+    blockHash: log.blockHash,
+    transactionHash: log.transactionHash,
+    logIndex: log.logIndex,
+    args,
+  };
+}
+
+/** The general path, through ethers' ABI decoder. */
+function decodeWithAbi(fragment: EventFragment, log: RpcLog): Record<string, string | number | boolean> | undefined {
+  let values;
   try {
-    parsed = billingInterface.parseLog({ topics: log.topics, data: log.data });
+    values = billingInterface.decodeEventLog(fragment, log.data, log.topics);
   } catch {
     return undefined;
   }
-  if (!parsed) return undefined;
   const args: Record<string, string | number | boolean> = {};
-  parsed.fragment.inputs.forEach((input, index) => {
-    const value: unknown = parsed.args[index];
+  fragment.inputs.forEach((input, index) => {
+    const value: unknown = values[index];
     args[input.name] =
       typeof value === "bigint"
         ? value.toString()
@@ -30,15 +89,5 @@ export function decodeLog(chainId: number, log: RpcLog): ChainEvent | undefined 
           ? value.toLowerCase()
           : (value as boolean);
   });
-  return {
-    id: eventId(chainId, log),
-    chainId,
-    address: log.address.toLowerCase(),
-    name: parsed.name,
-    blockNumber: log.blockNumber,
-    blockHash: log.blockHash,
-    transactionHash: log.transactionHash,
-    logIndex: log.logIndex,
-    args,
-  };
+  return args;
 }

@@ -44,6 +44,12 @@ export interface SyncStepResult {
   caughtUp: boolean;
 }
 
+/** Logs one range should bring at most (memory and store transaction size), whatever the event density. */
+const TARGET_LOGS_PER_RANGE = 10_000;
+
+/** Events per INSERT statement. */
+const STORE_CHUNK = 2_000;
+
 /** The range must be read again (the chain moved under it, or it was too large). */
 class RetryRangeError extends Error {}
 
@@ -58,7 +64,7 @@ export class EventSync {
     private readonly logger: Logger,
     private readonly hooks: EventSyncHooks = {},
   ) {
-    this.sizer = new RangeSizer(options.range.min, options.range.max, options.range.initial);
+    this.sizer = new RangeSizer(options.range.min, options.range.max, options.range.initial, TARGET_LOGS_PER_RANGE);
   }
 
   /** The last synced block (startBlock - 1 before the first range). */
@@ -122,13 +128,15 @@ export class EventSync {
   }
 
   private async syncRange(cursor: Cursor, from: number, to: number, head: number): Promise<void> {
-    // Headers are read BEFORE the logs: a reorg after this point either shows as a log whose block hash differs, or
-    // leaves stored hashes that the next step finds non-canonical.
+    // The boundary headers are read BEFORE the logs, the headers of blocks with logs after them: every log must sit
+    // in the canonical block of its number, and the range must start on the cursor. A reorg in between either shows
+    // as a log whose block hash differs, or leaves a cursor hash that the next step finds non-canonical.
     const nearHead = to > head - this.options.reorgWindow;
-    const numbers = nearHead ? range(Math.max(from, head - this.options.reorgWindow), to) : [to];
-    const headers = await mapLimit(numbers, 8, (n) => this.rpc.getBlock(n));
+    const checkFrom = nearHead && cursor.hash !== null && from > head - this.options.reorgWindow;
+    const boundary = checkFrom && from !== to ? [from, to] : [to];
+    const headers = await mapLimit(boundary, 2, (n) => this.rpc.getBlock(n));
     const byNumber = new Map(headers.map((h) => [h.number, h]));
-    if (nearHead) checkLinks(headers, numbers[0] === from ? cursor : null);
+    if (checkFrom) checkLinks([byNumber.get(from) as BlockHeader], cursor);
 
     let logs;
     try {
@@ -144,12 +152,20 @@ export class EventSync {
       }
       throw err;
     }
+    if (nearHead) {
+      const logBlocks = [...new Set(logs.map((log) => log.blockNumber))].filter(
+        (n) => !byNumber.has(n) && n > head - this.options.reorgWindow,
+      );
+      for (const header of await mapLimit(logBlocks, 8, (n) => this.rpc.getBlock(n)))
+        byNumber.set(header.number, header);
+    }
     for (const log of logs) {
       const header = byNumber.get(log.blockNumber);
       if (header !== undefined && header.hash !== log.blockHash) {
         throw new RetryRangeError(`block ${log.blockNumber} changed while syncing; retrying`);
       }
     }
+    const logCount = logs.length;
 
     const events = logs
       .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
@@ -161,12 +177,17 @@ export class EventSync {
     await this.bus.publish(events);
     const fresh = await this.db.transaction(async (tx) => {
       await this.hooks.beforeCommit?.(tx);
-      const stored = await storeEvents(tx, events);
+      // Bounded statements: one giant INSERT grows the store's (PGlite: WASM) memory for good.
+      const stored: ChainEvent[] = [];
+      for (let i = 0; i < events.length; i += STORE_CHUNK) {
+        stored.push(...(await storeEvents(tx, events.slice(i, i + STORE_CHUNK))));
+      }
+      const kept = [...byNumber.values()];
       await tx.query(
         `INSERT INTO blocks (number, hash, parent_hash)
          SELECT * FROM unnest($1::text[]::bigint[], $2::text[], $3::text[])
          ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash`,
-        [headers.map((h) => String(h.number)), headers.map((h) => h.hash), headers.map((h) => h.parentHash)],
+        [kept.map((h) => String(h.number)), kept.map((h) => h.hash), kept.map((h) => h.parentHash)],
       );
       await tx.query(
         `INSERT INTO sync_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
@@ -176,7 +197,7 @@ export class EventSync {
       await tx.query("DELETE FROM blocks WHERE number < $1", [to - this.options.reorgWindow]);
       return stored;
     });
-    this.sizer.grow();
+    this.sizer.grow(logCount);
     if (fresh.length > 0) this.hooks.onEvents?.(fresh.length);
     this.logger.debug({ from, to, events: events.length, stored: fresh.length }, "range synced");
   }
@@ -224,12 +245,6 @@ export class EventSync {
     });
     this.hooks.onReorg?.(depth);
   }
-}
-
-function range(from: number, to: number): number[] {
-  const out: number[] = [];
-  for (let n = from; n <= to; n++) out.push(n);
-  return out;
 }
 
 /** Checks that `headers` form one chain, starting on `cursor` when given. */

@@ -1,13 +1,22 @@
 // Sizes eth_getLogs block ranges: halve on "too many results"/timeouts (or jump to the range a provider suggests),
-// double after a success, always within [min, max].
+// double after a success, always within [min, max]. A refused size is remembered: growth stops below it for a
+// while instead of asking for it again on every other step. A range that returned many logs is not grown past
+// `targetLogs` logs (bounded memory and store transactions, whatever the event density).
+
+/** Successes after which a refused size may be tried again (the provider's limits or the log density change). */
+const FORGET_REFUSAL_AFTER = 64;
 
 export class RangeSizer {
   private current: number;
+  /** Smallest size the provider refused recently; growth stays below it. */
+  private refused = Infinity;
+  private successesSinceRefusal = 0;
 
   constructor(
     readonly min: number,
     readonly max: number,
     initial: number,
+    private readonly targetLogs = Infinity,
   ) {
     if (!(min >= 1 && min <= initial && initial <= max))
       throw new Error(`invalid range bounds: min ${min}, initial ${initial}, max ${max}`);
@@ -19,9 +28,16 @@ export class RangeSizer {
     return this.current;
   }
 
-  /** The last range of `size` blocks succeeded. */
-  grow(): void {
-    this.current = Math.min(this.max, this.current * 2);
+  /** The last range of `size` blocks succeeded (with `logs` logs, when known). */
+  grow(logs?: number): void {
+    if (++this.successesSinceRefusal >= FORGET_REFUSAL_AFTER) this.refused = Infinity;
+    let next = this.current * 2;
+    // Stay at three quarters of a refused size: close to the limit, but not at it.
+    if (this.refused !== Infinity) next = Math.min(next, Math.max(this.min, Math.floor((this.refused * 3) / 4)));
+    if (logs !== undefined && logs > 0 && this.targetLogs !== Infinity) {
+      next = Math.min(next, Math.max(1, Math.floor((this.current * this.targetLogs) / logs)));
+    }
+    this.current = Math.max(this.min, Math.min(this.max, next));
   }
 
   /**
@@ -30,6 +46,8 @@ export class RangeSizer {
    */
   shrink(suggested?: number): boolean {
     if (this.current <= this.min) return false;
+    this.refused = Math.min(this.refused, this.current);
+    this.successesSinceRefusal = 0;
     const halved = Math.floor(this.current / 2);
     const next = suggested !== undefined && suggested >= 1 && suggested < this.current ? suggested : halved;
     this.current = Math.max(this.min, next);

@@ -34,6 +34,33 @@ describe("Keeper RangeSizer", function () {
     expect(sizer.size).to.equal(3000);
   });
 
+  it("grows back to three quarters of a refused size, not to the refused size", function () {
+    const sizer = new RangeSizer(1, 10_000, 28);
+    sizer.shrink();
+    expect(sizer.size).to.equal(14);
+    sizer.grow();
+    expect(sizer.size).to.equal(21);
+    sizer.grow();
+    expect(sizer.size).to.equal(21);
+  });
+
+  it("tries a refused size again after many successes", function () {
+    const sizer = new RangeSizer(1, 10_000, 28);
+    sizer.shrink();
+    for (let i = 0; i < 63; i++) sizer.grow();
+    expect(sizer.size).to.equal(21);
+    sizer.grow();
+    expect(sizer.size).to.equal(42);
+  });
+
+  it("keeps the logs of a range near the target, shrinking after a dense range", function () {
+    const sizer = new RangeSizer(1, 10_000, 1000, 5000);
+    sizer.grow(20_000);
+    expect(sizer.size).to.equal(250);
+    sizer.grow(100);
+    expect(sizer.size).to.equal(500);
+  });
+
   it("rejects inconsistent bounds", function () {
     expect(() => new RangeSizer(10, 5, 7)).to.throw("invalid range bounds");
   });
