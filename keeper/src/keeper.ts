@@ -199,7 +199,8 @@ export class Keeper {
         maxItems: config.batch.maxItems,
         maxPendingTxs: config.maxPendingTxs,
         pastDueRetrySeconds: config.pastDueRetrySeconds,
-        leases,
+        // Work leases split the work between instances sharing a store; alone on the embedded one, claims only cost.
+        leases: this.shared ? leases : undefined,
       },
       this.logger,
       {

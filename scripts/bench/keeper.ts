@@ -4,7 +4,7 @@
 //   (3) peak RSS of the keeper with 100,000 subscriptions indexed.
 // Figures, not pass/fail tests: each line says the target and whether this run met it.
 // Sizes can be lowered for a quick look: BENCH_SUBSCRIPTIONS, BENCH_NAIVE_SAMPLE, BENCH_INDEXED, BENCH_BLOCK_MS.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 
 import { Contract, JsonRpcProvider } from "ethers";
 
@@ -131,6 +131,10 @@ async function benchCharging() {
     const keeperMs = Date.now() - keeperStart;
     const chargingMs = Date.now() - firstChargeAt;
     await keeper.kill("SIGTERM");
+    // BENCH_KEEPER_LOG=<file> keeps the keeper's JSON log of this run, to see where its time went.
+    if (process.env.BENCH_KEEPER_LOG) {
+      writeFileSync(process.env.BENCH_KEEPER_LOG, keeper.logs.map((line) => JSON.stringify(line)).join("\n") + "\n");
+    }
     const keeperHashes = new Set(charges.map((charge) => charge.transactionHash));
     const keeperGas = await gasUsed(chain, keeperHashes);
     const blocks = charges.map((charge) => charge.blockNumber);
