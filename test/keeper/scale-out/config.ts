@@ -3,21 +3,10 @@ import { hostname } from "node:os";
 
 import { expect } from "chai";
 
-import { applyEnvOverrides, ConfigError, describeConfig, parseConfig } from "../../../keeper/src/config.js";
+import { applyEnvOverrides, describeConfig, parseConfig } from "../../../keeper/src/config.js";
+import { issuesOf, minimal } from "../support/config-issues.js";
 
-const BILLING = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
-const minimal = { chainId: 31337, billingAddress: BILLING, signer: { type: "env", variable: "KEEPER_PRIVATE_KEY" } };
 const SECRET_URL = "amqp://keeper:s3cret@broker.internal:5672/billing";
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(ConfigError);
-    return (err as ConfigError).issues;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("Keeper config (scale-out)", function () {
   describe("parseConfig", function () {

@@ -6,20 +6,8 @@ import { expect } from "chai";
 import { encryptKeystoreJson, Wallet } from "ethers";
 
 import { applyEnvOverrides, ConfigError, loadConfig, parseConfig } from "../../../keeper/src/config.js";
+import { issuesOf, minimal } from "../support/config-issues.js";
 import { createSigner } from "../../../keeper/src/signer.js";
-
-const BILLING = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
-const minimal = { chainId: 31337, billingAddress: BILLING, signer: { type: "env", variable: "KEEPER_PRIVATE_KEY" } };
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(ConfigError);
-    return (err as ConfigError).issues;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("Keeper config", function () {
   describe("parseConfig", function () {
