@@ -13,7 +13,7 @@ import { parseConfig } from "../../keeper/src/config.js";
 import { createLogger, Keeper } from "../../keeper/src/keeper.js";
 import { PrivateKeySigner } from "../../keeper/src/signer.js";
 import { deployLocalSafe } from "../../tasks/safe/lib/local-safe.js";
-import { createProposal, executeProposal, signProposal } from "../../tasks/safe/lib/proposal.js";
+import { createProposal, executeProposal, type ExecutionResult, signProposal } from "../../tasks/safe/lib/proposal.js";
 import { signPermit } from "../lib/permit.js";
 import { runLeakDrill } from "./leak-drill.js";
 import type { Narrator } from "./ui.js";
@@ -98,7 +98,10 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
     "the Safe owns the registry and the billing contract",
     (await registry.owner()) === safe.safeAddress && (await billing.owner()) === safe.safeAddress,
   );
-  narrator.check("the keeper's key is the only operator", (await registry.isOperator(operatorKey.address)) === true);
+  narrator.check(
+    "the keeper's key is the only operator",
+    (await registry.isOperator(operatorKey.address)) === true && (await registry.operatorCount()) === 1n,
+  );
 
   // --------------------------------------------------- 2. merchants and customers
   narrator.heading("Merchants publish monthly plans; customers subscribe (some with a permit)");
@@ -224,6 +227,7 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
   };
 
   let keeper = await startKeeper(operatorKey.privateKey);
+  let execution: ExecutionResult | undefined;
   try {
     for (let i = 1; i <= options.incidentAfterMonth; i++) {
       if (i === 2) {
@@ -287,7 +291,7 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
     proposal = await signProposal({ ...context, proposal, signer: { privateKey: owners[0]!.privateKey } });
     proposal = await signProposal({ ...context, proposal, signer: { privateKey: owners[1]!.privateKey } });
     narrator.say(`signed by ${proposal.signatures.map((s) => short(s.signer)).join(" and ")}, each with its own key`);
-    const execution = await executeProposal({
+    execution = await executeProposal({
       ...context,
       proposal,
       executor: { privateKey: owners[2]!.privateKey },
@@ -328,10 +332,7 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
   }
 
   // ---------------------------------------------------------------- 7. summary
-  await summarize(
-    { chain, billing, token, merchants, customers, startBlock, operators: [operatorKey.address] },
-    narrator,
-  );
+  await summarize({ chain, billing, token, merchants, customers, startBlock, rotation: execution! }, narrator);
 }
 
 interface SummaryInput {
@@ -341,12 +342,12 @@ interface SummaryInput {
   merchants: MerchantSetup[];
   customers: Customer[];
   startBlock: number;
-  operators: string[];
+  rotation: ExecutionResult;
 }
 
 /** Reads the whole history back from the chain and checks the invariants the story promised. */
 async function summarize(input: SummaryInput, narrator: Narrator): Promise<void> {
-  const { chain, billing, token, merchants, customers, startBlock } = input;
+  const { chain, billing, token, merchants, customers, startBlock, rotation } = input;
   narrator.heading("Summary, read back from the chain");
   const logs = await chain.getLogs({ address: String(billing.target), fromBlock: startBlock, toBlock: "latest" });
   const parsed = logs.map((log) => ({ log, event: billing.interface.parseLog(log) }));
@@ -408,6 +409,9 @@ async function summarize(input: SummaryInput, narrator: Narrator): Promise<void>
   );
   if (keeperCharges > 0)
     narrator.say(`gas per keeper charge: ${keeperGas / BigInt(keeperCharges)} (chargeMany, amortized)`);
+  narrator.say(
+    `operator rotation:   tx ${rotation.transactionHash} (block ${rotation.blockNumber}, ${rotation.gasUsed} gas)`,
+  );
 }
 
 function short(address: string): string {
