@@ -69,19 +69,26 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
         uint32 maxCharges;
     }
 
-    /// @notice A customer's agreement. Its terms are those of `planId`, fixed for good at subscribe time because
-    ///         plans are immutable.
-    /// @dev One slot, so a steady-state charge reads and writes a single subscription slot. Times are uint32
-    ///      (valid until 2106); `chargeCount` is the number of periods paid, hence the index of the next one.
+    /// @notice A customer's agreement: the plan's terms, copied at subscribe time so that nothing a merchant does
+    ///         later can change what this customer pays, how often, or in which token.
+    /// @dev Three slots, all read by a charge; only the first (the schedule) is written by a successful one.
+    ///      Times are uint32 (valid until 2106). `chargeCount` is the number of periods paid, hence the index of the
+    ///      next one; at one charge per {MIN_PERIOD} it cannot overflow before the uint32 times do.
     struct Subscription {
         address customer;
         uint32 nextChargeAt;
-        uint32 planId;
-        uint24 chargeCount;
+        uint32 chargeCount;
         Status status;
+        address token;
+        uint96 amount;
+        uint32 merchantId;
+        uint32 period;
+        uint32 maxCharges;
+        uint32 planId;
+        uint32 pastDueSince;
     }
 
-    /// @notice Shortest period a plan may have; keeps `chargeCount` (24 bits) from saturating for decades.
+    /// @notice Shortest period a plan may have.
     uint256 public constant MIN_PERIOD = 1 minutes;
 
     /// @notice Registry of the operators allowed to charge.
@@ -100,8 +107,6 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
     mapping(uint256 merchantId => Merchant) private _merchants;
     mapping(uint256 planId => Plan) private _plans;
     mapping(uint256 subscriptionId => Subscription) private _subscriptions;
-    /// @dev Read only on the past-due path, so it lives outside the hot subscription slot.
-    mapping(uint256 subscriptionId => uint256) private _pastDueSince;
 
     /// @notice A merchant was registered.
     /// @param merchantId The id assigned by the contract.
@@ -469,7 +474,7 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
         Status status = sub.status;
         if (status == Status.None) revert BillingUnknownSubscription(subscriptionId);
         address customer = sub.customer;
-        uint256 merchantId = _plans[sub.planId].merchantId;
+        uint256 merchantId = sub.merchantId;
         if (msg.sender != customer && msg.sender != _merchants[merchantId].admin) {
             revert BillingUnauthorizedCanceller(subscriptionId, msg.sender);
         }
@@ -553,7 +558,7 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
     /// @param subscriptionId The subscription.
     /// @return Unix time in seconds.
     function pastDueSince(uint256 subscriptionId) external view returns (uint256) {
-        return _pastDueSince[subscriptionId];
+        return _subscriptions[subscriptionId].pastDueSince;
     }
 
     /// @notice When the next period of a subscription is due (meaningful while active or past due).
@@ -591,9 +596,9 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
         Subscription storage sub = _subscriptions[subscriptionId];
         Status status = sub.status;
         if (paused() || block.timestamp < sub.nextChargeAt) return false;
-        if (_merchants[_plans[sub.planId].merchantId].paused) return false;
+        if (_merchants[sub.merchantId].paused) return false;
         if (status == Status.Active) return true;
-        return status == Status.PastDue && block.timestamp < _pastDueSince[subscriptionId] + gracePeriod;
+        return status == Status.PastDue && block.timestamp < uint256(sub.pastDueSince) + gracePeriod;
     }
 
     function _subscribe(uint256 planId) private returns (uint256 subscriptionId) {
@@ -611,9 +616,15 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
         _subscriptions[subscriptionId] = Subscription({
             customer: msg.sender,
             nextChargeAt: SafeCast.toUint32(next),
-            planId: uint32(planId),
             chargeCount: chargeNow ? 1 : 0,
-            status: completes ? Status.Completed : Status.Active
+            status: completes ? Status.Completed : Status.Active,
+            token: plan.token,
+            amount: plan.amount,
+            merchantId: plan.merchantId,
+            period: plan.period,
+            maxCharges: plan.maxCharges,
+            planId: uint32(planId),
+            pastDueSince: 0
         });
         emit Subscribed(
             subscriptionId,
@@ -643,8 +654,7 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
             if (strict) revert BillingUnknownSubscription(subscriptionId);
             return _skip(subscriptionId, SkipReason.UnknownSubscription);
         }
-        Plan storage plan = _plans[s.planId];
-        uint256 merchantId = plan.merchantId;
+        uint256 merchantId = s.merchantId;
         Merchant storage merchant = _merchants[merchantId];
         if (!callerIsOperator && msg.sender != merchant.admin) {
             if (strict) revert BillingUnauthorizedCharger(subscriptionId, msg.sender);
@@ -662,12 +672,12 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
             if (strict) revert BillingNotDue(subscriptionId, s.nextChargeAt);
             return _skip(subscriptionId, SkipReason.NotDue);
         }
-        if (s.status == Status.PastDue && block.timestamp >= _pastDueSince[subscriptionId] + gracePeriod) {
+        if (s.status == Status.PastDue && block.timestamp >= uint256(s.pastDueSince) + gracePeriod) {
             sub.status = Status.Lapsed;
             emit SubscriptionLapsed(subscriptionId, merchantId, s.customer);
             return false;
         }
-        return _collect(sub, s, subscriptionId, plan, merchantId, merchant.beneficiary);
+        return _collect(sub, s, subscriptionId, merchant.beneficiary);
     }
 
     /// @dev Pays one period: effects first, then the token call, and the effects undone if the token refuses.
@@ -675,35 +685,33 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
         Subscription storage sub,
         Subscription memory s,
         uint256 subscriptionId,
-        Plan storage plan,
-        uint256 merchantId,
         address beneficiary
     ) private returns (bool) {
-        uint256 maxCharges = plan.maxCharges;
         uint256 periodIndex = s.chargeCount;
-        uint256 next = uint256(s.nextChargeAt) + plan.period;
-        // The 24-bit counter saturates as if the plan were capped there (decades away at MIN_PERIOD).
-        bool completes = (maxCharges != 0 && periodIndex + 1 >= maxCharges) || periodIndex + 1 == type(uint24).max;
+        uint256 next = uint256(s.nextChargeAt) + s.period;
+        // A schedule that would run past the uint32 clock (year 2106) ends with this period instead of reverting,
+        // which would take a whole batch down with it.
+        bool completes = (s.maxCharges != 0 && periodIndex + 1 >= s.maxCharges) || next > type(uint32).max;
 
-        sub.nextChargeAt = SafeCast.toUint32(next);
-        sub.chargeCount = uint24(periodIndex + 1);
-        sub.status = completes ? Status.Completed : Status.Active;
+        if (next <= type(uint32).max) sub.nextChargeAt = uint32(next);
+        sub.chargeCount = uint32(periodIndex + 1);
+        Status status = completes ? Status.Completed : Status.Active;
+        if (status != s.status) sub.status = status;
 
-        uint256 amount = plan.amount;
-        if (!IERC20(plan.token).trySafeTransferFrom(s.customer, beneficiary, amount)) {
-            uint256 since = _pastDueSince[subscriptionId];
+        if (!IERC20(s.token).trySafeTransferFrom(s.customer, beneficiary, s.amount)) {
+            uint256 since = s.pastDueSince;
             if (s.status == Status.Active) {
                 since = block.timestamp;
-                _pastDueSince[subscriptionId] = since;
+                sub.pastDueSince = SafeCast.toUint32(since);
             }
             sub.nextChargeAt = s.nextChargeAt;
             sub.chargeCount = s.chargeCount;
             sub.status = Status.PastDue;
-            emit ChargeFailed(subscriptionId, merchantId, s.customer, periodIndex, since);
+            emit ChargeFailed(subscriptionId, s.merchantId, s.customer, periodIndex, since);
             return false;
         }
-        emit Charged(subscriptionId, merchantId, s.customer, amount, periodIndex, next);
-        if (completes) emit SubscriptionCompleted(subscriptionId, merchantId, s.customer);
+        emit Charged(subscriptionId, s.merchantId, s.customer, s.amount, periodIndex, next);
+        if (completes) emit SubscriptionCompleted(subscriptionId, s.merchantId, s.customer);
         return true;
     }
 

@@ -23,10 +23,8 @@ import {
 
 const { loadFixture, time } = networkHelpers;
 
-/** Storage slot of `RecurringBilling._subscriptions` (after Ownable, Ownable2Step, Pausable and the counters). */
-const SUBSCRIPTIONS_SLOT = 5n;
-/** Bit offset of `chargeCount` in a subscription's slot: customer (160) + nextChargeAt (32) + planId (32). */
-const COUNTER_OFFSET = 224n;
+/** Storage slot of `RecurringBilling._plans` (after Ownable, Ownable2Step + Pausable, the counters, merchants). */
+const PLANS_SLOT = 4n;
 
 /** Fixes the timestamp of the next block `offset` seconds after the latest one, and returns it. */
 async function nextBlockAt(offset = 1n): Promise<bigint> {
@@ -907,30 +905,58 @@ describe("RecurringBilling", function () {
         expect(await billing.statusOf(subscriptionId)).to.equal(Status.Completed);
       });
 
-      it("completes an unlimited subscription when its 24-bit charge counter would saturate", async function () {
-        const { billing, operator, customer, merchantId, subscriptionId } = await loadFixture(dueFixture);
-        // Paying 2^24 - 2 periods for real would take millions of transactions: write the counter in storage.
-        const slot = ethers.keccak256(
-          ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "uint256"], [subscriptionId, SUBSCRIPTIONS_SLOT]),
-        );
-        const address = await billing.getAddress();
-        const word = BigInt(await ethers.provider.getStorage(address, slot));
-        expect(word & ((1n << 160n) - 1n)).to.equal(BigInt(customer.address), "storage layout changed");
-        const lastIndex = 2n ** 24n - 2n;
-        const counterMask = ((1n << 24n) - 1n) << COUNTER_OFFSET;
-        await networkHelpers.setStorageAt(address, slot, (word & ~counterMask) | (lastIndex << COUNTER_OFFSET));
-        expect((await billing.getSubscription(subscriptionId)).chargeCount).to.equal(lastIndex);
+      it("completes instead of reverting a batch when the next period would pass the uint32 clock", async function () {
+        const { billing, token, safe, merchantAdmin, operator, customer, merchantId, subscriptionIds } =
+          await loadFixture(subscribedFixture);
+        // A 2^31-second period: the second period starts beyond 2^32 seconds (year 2106), past the stored clock.
+        const period = 2n ** 31n;
+        await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, period, 0n, 0n);
+        await token.connect(safe).mint(customer.address, AMOUNT);
+        await billing.connect(customer).subscribe(await billing.planCount());
+        const longId = await billing.subscriptionCount();
+        const dueAt = await billing.nextChargeAt(longId);
+        await time.increaseTo(dueAt);
 
-        const tx = billing.connect(operator).charge(subscriptionId);
+        const tx = billing.connect(operator).chargeMany([longId, subscriptionIds[1]]);
         await expect(tx)
           .to.emit(billing, "Charged")
-          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, lastIndex, anyUint);
+          .withArgs(longId, merchantId, customer.address, AMOUNT, 1n, dueAt + period);
+        await expect(tx).to.emit(billing, "SubscriptionCompleted").withArgs(longId, merchantId, customer.address);
         await expect(tx)
-          .to.emit(billing, "SubscriptionCompleted")
-          .withArgs(subscriptionId, merchantId, customer.address);
-        const sub = await billing.getSubscription(subscriptionId);
-        expect(sub.chargeCount).to.equal(lastIndex + 1n);
-        expect(sub.status).to.equal(Status.Completed);
+          .to.emit(billing, "Charged")
+          .withArgs(subscriptionIds[1], merchantId, anyValue, AMOUNT, anyUint, anyUint);
+        const sub = await billing.getSubscription(longId);
+        expect([sub.status, sub.chargeCount, sub.nextChargeAt]).to.deep.equal([Status.Completed, 2n, dueAt]);
+      });
+
+      it("charges the terms copied at subscribe time even if the plan's stored terms change", async function () {
+        const { billing, token, operator, customer, beneficiary, merchantId, planId, subscriptionId } =
+          await loadFixture(dueFixture);
+        // Plans have no setter for their terms; a future version might. Rewrite the plan in storage to prove the
+        // subscription does not read it: amount (uint96 above the token address) tripled, period halved.
+        const slot = BigInt(
+          ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "uint256"], [planId, PLANS_SLOT])),
+        );
+        const address = await billing.getAddress();
+        const plan = await billing.getPlan(planId);
+        const word0 = BigInt(await ethers.provider.getStorage(address, slot));
+        const word1 = BigInt(await ethers.provider.getStorage(address, slot + 1n));
+        expect(word0 & ((1n << 160n) - 1n)).to.equal(BigInt(await token.getAddress()), "storage layout changed");
+        expect(word1 & ((1n << 96n) - 1n)).to.equal(AMOUNT, "storage layout changed");
+        const periodMask = ((1n << 32n) - 1n) << 192n;
+        await networkHelpers.setStorageAt(address, slot, (word0 & ~periodMask) | ((PERIOD / 2n) << 192n));
+        await networkHelpers.setStorageAt(address, slot + 1n, (word1 & ~((1n << 96n) - 1n)) | (AMOUNT * 3n));
+        expect((await billing.getPlan(planId)).amount).to.equal(AMOUNT * 3n);
+        expect((await billing.getPlan(planId)).period).to.equal(plan.period / 2n);
+
+        const before = await billing.getSubscription(subscriptionId);
+        const tx = billing.connect(operator).charge(subscriptionId);
+        await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
+        await expect(tx)
+          .to.emit(billing, "Charged")
+          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, before.nextChargeAt + PERIOD);
+        const after = await billing.getSubscription(subscriptionId);
+        expect([after.amount, after.period, after.token]).to.deep.equal([AMOUNT, PERIOD, await token.getAddress()]);
       });
     });
 

@@ -89,6 +89,12 @@ for (const size of BATCH_SIZES) {
   batches.push(ids);
 }
 
+// For comparison: a customer who approved an unlimited allowance, so the token skips its allowance write.
+const unlimited = await newCustomer();
+await token.connect(unlimited).approve(billingAddress, ethers.MaxUint256);
+await billing.connect(unlimited).subscribe(planId);
+const unlimitedId = await billing.subscriptionCount();
+
 await networkHelpers.time.increase(PERIOD);
 
 // charge: steady state (period 1, beneficiary funded, allowance decreasing), by the operator.
@@ -97,6 +103,12 @@ rows.push({
   gas: await gasOf(billing.connect(operator).charge(steadyId)),
   items: 1,
   target: 60_000n,
+});
+
+rows.push({
+  operation: "charge (unlimited allowance)",
+  gas: await gasOf(billing.connect(operator).charge(unlimitedId)),
+  items: 1,
 });
 
 for (const ids of batches) {
