@@ -6,6 +6,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import type { ContractTransactionResponse, Signer } from "ethers";
 import { network } from "hardhat";
 import { signPermit } from "../lib/permit.js";
+import { formatProfile, profileTransaction } from "./gas-profile.js";
 
 const connection = await network.create();
 const { ethers, networkHelpers } = connection;
@@ -98,12 +99,20 @@ const unlimitedId = await billing.subscriptionCount();
 await networkHelpers.time.increase(PERIOD);
 
 // charge: steady state (period 1, beneficiary funded, allowance decreasing), by the operator.
-rows.push({
-  operation: "charge (period 2+)",
-  gas: await gasOf(billing.connect(operator).charge(steadyId)),
-  items: 1,
-  target: 60_000n,
-});
+const steadyCharge = await (await billing.connect(operator).charge(steadyId)).wait();
+if (steadyCharge === null || steadyCharge.status !== 1) throw new Error("benchmark transaction failed");
+rows.push({ operation: "charge (period 2+)", gas: steadyCharge.gasUsed, items: 1, target: 60_000n });
+const steadyProfile = await profileTransaction(
+  connection.provider,
+  steadyCharge.hash,
+  billingAddress,
+  steadyCharge.gasUsed,
+  {
+    [billingAddress.toLowerCase()]: "RecurringBilling",
+    [(await registry.getAddress()).toLowerCase()]: "OperatorRegistry",
+    [(await token.getAddress()).toLowerCase()]: "BillingToken",
+  },
+);
 
 rows.push({
   operation: "charge (unlimited allowance)",
@@ -147,4 +156,6 @@ console.log(line(table[0]));
 console.log(widths.map((width) => "-".repeat(width)).join("  "));
 for (const cells of table.slice(1)) console.log(line(cells));
 console.log(missed === 0 ? "All targets met." : `${missed} target(s) missed.`);
+console.log("\nWhere the steady-state charge's gas goes (debug_traceTransaction):");
+for (const text of formatProfile(steadyProfile)) console.log(text);
 await connection.close();
