@@ -460,8 +460,8 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
     ) external nonReentrant whenNotPaused returns (uint256 subscriptionId) {
         address token = _plans[planId].token;
         if (token == address(0)) revert BillingUnknownPlan(planId);
-        try IERC20Permit(token).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {
-            if (IERC20(token).allowance(msg.sender, address(this)) < value) revert BillingPermitFailed(planId);
+        if (!_permit(token, value, deadline, v, r, s) && IERC20(token).allowance(msg.sender, address(this)) < value) {
+            revert BillingPermitFailed(planId);
         }
         return _subscribe(planId);
     }
@@ -508,7 +508,7 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
     ) external nonReentrant whenNotPaused returns (uint256 charged) {
         bool callerIsOperator = registry.isOperator(msg.sender);
         for (uint256 i = 0; i < subscriptionIds.length; ++i) {
-            if (_charge(subscriptionIds[i], callerIsOperator, false)) ++charged;
+            charged += SafeCast.toUint(_charge(subscriptionIds[i], callerIsOperator, false));
         }
     }
 
@@ -610,14 +610,15 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
 
         subscriptionId = ++subscriptionCount;
         uint256 firstChargeAt = block.timestamp + plan.trialPeriod;
-        bool chargeNow = plan.trialPeriod == 0;
-        bool completes = chargeNow && plan.maxCharges == 1;
-        uint256 next = chargeNow ? firstChargeAt + plan.period : firstChargeAt;
+        // Without a trial the first period is paid here, so the schedule starts one period later.
+        uint256 paidNow = SafeCast.toUint(plan.trialPeriod == 0);
+        uint256 next = firstChargeAt + paidNow * plan.period;
+        bool completes = paidNow == 1 && plan.maxCharges == 1;
         _subscriptions[subscriptionId] = Subscription({
             customer: msg.sender,
             nextChargeAt: SafeCast.toUint32(next),
-            chargeCount: chargeNow ? 1 : 0,
-            status: completes ? Status.Completed : Status.Active,
+            chargeCount: uint32(paidNow),
+            status: _statusAfterCharge(completes),
             token: plan.token,
             amount: plan.amount,
             merchantId: plan.merchantId,
@@ -637,11 +638,11 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
             firstChargeAt,
             plan.maxCharges
         );
-        if (chargeNow) {
-            IERC20(plan.token).safeTransferFrom(msg.sender, merchant.beneficiary, plan.amount);
-            emit Charged(subscriptionId, plan.merchantId, msg.sender, plan.amount, 0, next);
-            if (completes) emit SubscriptionCompleted(subscriptionId, plan.merchantId, msg.sender);
-        }
+        if (paidNow == 0) return subscriptionId;
+        IERC20(plan.token).safeTransferFrom(msg.sender, merchant.beneficiary, plan.amount);
+        emit Charged(subscriptionId, plan.merchantId, msg.sender, plan.amount, 0, next);
+        if (completes) emit SubscriptionCompleted(subscriptionId, plan.merchantId, msg.sender);
+        return subscriptionId;
     }
 
     /// @dev One charge attempt. `strict` reverts on a rule violation ({charge}); otherwise it emits {ChargeSkipped}
@@ -695,7 +696,7 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
 
         if (next <= type(uint32).max) sub.nextChargeAt = uint32(next);
         sub.chargeCount = uint32(periodIndex + 1);
-        Status status = completes ? Status.Completed : Status.Active;
+        Status status = _statusAfterCharge(completes);
         if (status != s.status) sub.status = status;
 
         if (!IERC20(s.token).trySafeTransferFrom(s.customer, beneficiary, s.amount)) {
@@ -713,6 +714,27 @@ contract RecurringBilling is Ownable2Step, Pausable, ReentrancyGuardTransient {
         emit Charged(subscriptionId, s.merchantId, s.customer, s.amount, periodIndex, next);
         if (completes) emit SubscriptionCompleted(subscriptionId, s.merchantId, s.customer);
         return true;
+    }
+
+    /// @dev Tries the EIP-2612 permit; false when it reverts (expired, bad signature, already used, not supported).
+    function _permit(
+        address token,
+        uint256 value,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) private returns (bool) {
+        try IERC20Permit(token).permit(msg.sender, address(this), value, deadline, v, r, s) {
+            return true;
+        } catch {
+            return false;
+        }
+    }
+
+    function _statusAfterCharge(bool completes) private pure returns (Status) {
+        if (completes) return Status.Completed;
+        return Status.Active;
     }
 
     function _skip(uint256 subscriptionId, SkipReason reason) private returns (bool) {

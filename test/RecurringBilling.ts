@@ -905,28 +905,41 @@ describe("RecurringBilling", function () {
         expect(await billing.statusOf(subscriptionId)).to.equal(Status.Completed);
       });
 
-      it("completes instead of reverting a batch when the next period would pass the uint32 clock", async function () {
-        const { billing, token, safe, merchantAdmin, operator, customer, merchantId, subscriptionIds } =
+      it("completes instead of reverting when the next period would pass the uint32 clock", async function () {
+        const { billing, token, safe, merchantAdmin, operator, customers, merchantId, subscriptionIds } =
           await loadFixture(subscribedFixture);
         // A 2^31-second period: the second period starts beyond 2^32 seconds (year 2106), past the stored clock.
         const period = 2n ** 31n;
         await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, period, 0n, 0n);
-        await token.connect(safe).mint(customer.address, AMOUNT);
-        await billing.connect(customer).subscribe(await billing.planCount());
-        const longId = await billing.subscriptionCount();
-        const dueAt = await billing.nextChargeAt(longId);
+        const longIds: bigint[] = [];
+        for (const customer of customers.slice(0, 2)) {
+          await token.connect(safe).mint(customer.address, AMOUNT);
+          await billing.connect(customer).subscribe(await billing.planCount());
+          longIds.push(await billing.subscriptionCount());
+        }
+        const dueAt = await billing.nextChargeAt(longIds[1]);
         await time.increaseTo(dueAt);
 
-        const tx = billing.connect(operator).chargeMany([longId, subscriptionIds[1]]);
+        // Alone, with charge...
+        await expect(billing.connect(operator).charge(longIds[0]))
+          .to.emit(billing, "SubscriptionCompleted")
+          .withArgs(longIds[0], merchantId, customers[0].address);
+        // ... and in a batch, which the other item still gets through.
+        const tx = billing.connect(operator).chargeMany([longIds[1], subscriptionIds[2]]);
         await expect(tx)
           .to.emit(billing, "Charged")
-          .withArgs(longId, merchantId, customer.address, AMOUNT, 1n, dueAt + period);
-        await expect(tx).to.emit(billing, "SubscriptionCompleted").withArgs(longId, merchantId, customer.address);
+          .withArgs(longIds[1], merchantId, customers[1].address, AMOUNT, 1n, dueAt + period);
+        await expect(tx)
+          .to.emit(billing, "SubscriptionCompleted")
+          .withArgs(longIds[1], merchantId, customers[1].address);
         await expect(tx)
           .to.emit(billing, "Charged")
-          .withArgs(subscriptionIds[1], merchantId, anyValue, AMOUNT, anyUint, anyUint);
-        const sub = await billing.getSubscription(longId);
-        expect([sub.status, sub.chargeCount, sub.nextChargeAt]).to.deep.equal([Status.Completed, 2n, dueAt]);
+          .withArgs(subscriptionIds[2], merchantId, customers[2].address, AMOUNT, anyUint, anyUint);
+        for (const id of longIds) {
+          const sub = await billing.getSubscription(id);
+          expect([sub.status, sub.chargeCount]).to.deep.equal([Status.Completed, 2n]);
+          expect(sub.nextChargeAt).to.be.lessThanOrEqual(dueAt);
+        }
       });
 
       it("charges the terms copied at subscribe time even if the plan's stored terms change", async function () {
