@@ -1,13 +1,13 @@
 /**
  * Example downstream service: keeps per-merchant revenue from `Charged` events on the bus.
  *
- * Delivery is at least once (the keeper resends a batch it could not get confirmed; the broker redelivers what was
- * not acked before a connection dropped), so each message's effect is applied in ONE SQL transaction together with
- * the insert of its message id into `processed_events(id primary key)`: a redelivery finds the id and changes nothing.
- * The ack is sent only after the commit. A `removed` message undoes its event's effect; if it overtakes its event
- * (possible after a requeue), the retraction's id stays recorded and the late event is then ignored.
- *
- * Known limit: an event retracted and later re-mined in the very same block (same id) is not applied again.
+ * Delivery is at least once and not necessarily in order (the keeper resends a batch it could not get confirmed, or
+ * after a crash; the broker redelivers what was not acked before a connection dropped, behind newer messages), and
+ * one event id may be published, retracted by a reorg and published again when its block comes back. So the ledger
+ * keeps per event id the highest publication sequence it handled and whether the event's amount is applied
+ * (`charged_events`), and handles each message in ONE SQL transaction with its effect: a message at or below the
+ * recorded sequence (a redelivery, or overtaken by a later publication) changes nothing; a newer `event` applies the
+ * amount unless it is applied, a newer `removed` undoes it if it is. The ack is sent only after the commit.
  */
 import { PGlite } from "@electric-sql/pglite";
 import amqp from "amqplib";
@@ -17,7 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 
 import type { ChainEvent } from "./event-bus.js";
-import { type BusMessageKind, decodeBusMessage, messageIdFor } from "./messages.js";
+import { type BusMessageKind, decodeBusMessage, isSequence } from "./messages.js";
 import { type BusLogger, DEFAULT_EXCHANGE, maskPassword } from "./rabbitmq.js";
 
 /** A connection (or transaction) that runs parameterised SQL. */
@@ -70,7 +70,11 @@ export function openPostgresDatabase(connectionString: string): SqlDatabase {
   };
 }
 
-/** What handling one message did. */
+/**
+ * What handling one message did: `duplicate` when its sequence is at or below the event's latest (a redelivery or a
+ * re-send, or overtaken by a later publication); `ignored` when it is newer but the effect is already in the state it
+ * asks for (an event already applied, a retraction that overtook its event).
+ */
 export type LedgerOutcome = "applied" | "undone" | "duplicate" | "ignored";
 
 export interface MerchantRevenue {
@@ -79,39 +83,73 @@ export interface MerchantRevenue {
   charges: number;
 }
 
+/** What the ledger knows about one event id. */
+export interface LedgerEventState {
+  eventId: string;
+  /** The highest publication sequence handled. */
+  sequence: number;
+  /** Whether its amount is in the merchant's revenue. */
+  applied: boolean;
+}
+
 /** Per-merchant revenue from Charged events, exactly once in effect. */
 export class ChargedLedger {
   constructor(private readonly db: SqlDatabase) {}
 
   async migrate(): Promise<void> {
-    await this.db.query(`CREATE TABLE IF NOT EXISTS processed_events (
-      id text PRIMARY KEY,
-      processed_at timestamptz NOT NULL DEFAULT now()
-    )`);
-    await this.db.query(`CREATE TABLE IF NOT EXISTS merchant_revenue (
-      merchant_id numeric(78, 0) PRIMARY KEY,
-      total numeric(78, 0) NOT NULL,
-      charges integer NOT NULL
-    )`);
+    await this.db.transaction(async (tx) => {
+      // Serialises consumers starting on one database at once.
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext('charged_ledger_migrate'))");
+      await tx.query(`CREATE TABLE IF NOT EXISTS charged_events (
+        event_id text PRIMARY KEY,
+        last_sequence bigint NOT NULL,
+        applied boolean NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`);
+      await tx.query(`CREATE TABLE IF NOT EXISTS merchant_revenue (
+        merchant_id numeric(78, 0) PRIMARY KEY,
+        total numeric(78, 0) NOT NULL,
+        charges integer NOT NULL
+      )`);
+      await migrateProcessedEvents(tx);
+    });
   }
 
-  /** Applies (or for `removed`, undoes) one Charged event; a message id seen before changes nothing. */
-  async handle(event: ChainEvent, kind: BusMessageKind): Promise<LedgerOutcome> {
+  /**
+   * Applies an event (`kind` "event") or undoes it ("removed") unless a publication with this or a higher
+   * `sequence` was handled already; see {@link LedgerOutcome}.
+   */
+  async handle(event: ChainEvent, kind: BusMessageKind, sequence: number): Promise<LedgerOutcome> {
     if (event.name !== "Charged") throw new TypeError(`ChargedLedger handles Charged events, got ${event.name}`);
+    if (kind !== "event" && kind !== "removed") {
+      throw new TypeError(`Charged event ${event.id}: kind must be "event" or "removed", got ${JSON.stringify(kind)}`);
+    }
+    if (!isSequence(sequence)) {
+      throw new TypeError(
+        `Charged event ${event.id}: sequence must be a non-negative integer, got ${String(sequence)}`,
+      );
+    }
     const merchantId = decimalArg(event, "merchantId");
     const amount = decimalArg(event, "amount");
     return this.db.transaction(async (tx) => {
-      // An event and its retraction may be handled concurrently by two consumers: serialise them on the event id.
+      // Publications of one event may be handled concurrently by two consumers: serialise them on the event id.
       await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [event.id]);
-      const inserted = await tx.query(
-        "INSERT INTO processed_events (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING id",
-        [messageIdFor(event, kind)],
+      const { rows } = await tx.query<{ last_sequence: string; applied: boolean }>(
+        "SELECT last_sequence::text, applied FROM charged_events WHERE event_id = $1",
+        [event.id],
       );
-      if (inserted.rows.length === 0) return "duplicate";
-      const other = kind === "event" ? messageIdFor(event, "removed") : messageIdFor(event, "event");
-      const counterpart = await tx.query("SELECT 1 FROM processed_events WHERE id = $1", [other]);
-      if (kind === "event") {
-        if (counterpart.rows.length > 0) return "ignored"; // already retracted
+      const state = rows[0];
+      if (state !== undefined && BigInt(state.last_sequence) >= BigInt(sequence)) return "duplicate";
+      const wasApplied = state?.applied ?? false;
+      const applied = kind === "event";
+      await tx.query(
+        `INSERT INTO charged_events (event_id, last_sequence, applied) VALUES ($1, $2, $3)
+         ON CONFLICT (event_id) DO UPDATE
+         SET last_sequence = EXCLUDED.last_sequence, applied = EXCLUDED.applied, updated_at = now()`,
+        [event.id, sequence, applied],
+      );
+      if (applied === wasApplied) return "ignored";
+      if (applied) {
         await tx.query(
           `INSERT INTO merchant_revenue (merchant_id, total, charges) VALUES ($1, $2, 1)
            ON CONFLICT (merchant_id) DO UPDATE
@@ -120,7 +158,6 @@ export class ChargedLedger {
         );
         return "applied";
       }
-      if (counterpart.rows.length === 0) return "ignored"; // never applied; the recorded id blocks a late event
       await tx.query("UPDATE merchant_revenue SET total = total - $2, charges = charges - 1 WHERE merchant_id = $1", [
         merchantId,
         amount,
@@ -129,17 +166,44 @@ export class ChargedLedger {
     });
   }
 
+  /** Revenue per merchant; a merchant whose every charge was undone drops out. */
   async revenue(): Promise<MerchantRevenue[]> {
     const { rows } = await this.db.query<{ merchant_id: string; total: string; charges: number }>(
-      "SELECT merchant_id::text, total::text, charges FROM merchant_revenue ORDER BY merchant_id",
+      `SELECT merchant_id::text, total::text, charges FROM merchant_revenue
+       WHERE charges <> 0 OR total <> 0 ORDER BY merchant_id`,
     );
     return rows.map((row) => ({ merchantId: row.merchant_id, total: BigInt(row.total), charges: row.charges }));
   }
 
-  async processedCount(): Promise<number> {
-    const { rows } = await this.db.query<{ count: string }>("SELECT count(*)::text AS count FROM processed_events");
-    return Number(rows[0].count);
+  /** Every event id the ledger has handled a message for, in id order. */
+  async events(): Promise<LedgerEventState[]> {
+    const { rows } = await this.db.query<{ event_id: string; last_sequence: string; applied: boolean }>(
+      "SELECT event_id, last_sequence::text, applied FROM charged_events ORDER BY event_id",
+    );
+    return rows.map((row) => ({ eventId: row.event_id, sequence: Number(row.last_sequence), applied: row.applied }));
   }
+}
+
+/**
+ * Carries a ledger from the earlier `processed_events(id)` table (message ids `<event id>` and `<event id>:removed`,
+ * no sequence) over to `charged_events`: sequence 0, applied when the event was seen and not retracted. Every
+ * sequence the keeper publishes is at least 1, so its next publication of such an event is handled as newer.
+ */
+async function migrateProcessedEvents(tx: SqlClient): Promise<void> {
+  const { rows } = await tx.query<{ present: boolean }>(
+    "SELECT to_regclass('processed_events') IS NOT NULL AS present",
+  );
+  if (!rows[0].present) return;
+  await tx.query(
+    `INSERT INTO charged_events (event_id, last_sequence, applied)
+     SELECT DISTINCT ON (event_id) event_id, 0, NOT retracted FROM (
+       SELECT CASE WHEN retracted THEN left(id, -length(':removed')) ELSE id END AS event_id, retracted
+       FROM (SELECT id, id LIKE '%:removed' AS retracted FROM processed_events) AS marked
+     ) AS ids
+     ORDER BY event_id, retracted DESC
+     ON CONFLICT (event_id) DO NOTHING`,
+  );
+  await tx.query("DROP TABLE processed_events");
 }
 
 function decimalArg(event: ChainEvent, name: string): string {
@@ -254,7 +318,7 @@ export class ChargedConsumer {
     this.stats.delivered++;
     let decoded;
     try {
-      decoded = decodeBusMessage(message.content, message.properties.type);
+      decoded = decodeBusMessage(message.content, message.properties);
     } catch (error) {
       // A malformed message can never succeed: drop it (or dead-letter it, if the queue has a DLX).
       this.stats.rejected++;
@@ -263,7 +327,7 @@ export class ChargedConsumer {
       return;
     }
     try {
-      const outcome = await this.options.ledger.handle(decoded.event, decoded.kind);
+      const outcome = await this.options.ledger.handle(decoded.event, decoded.kind, decoded.sequence);
       this.stats[outcome === "duplicate" ? "duplicates" : outcome]++;
       settle(() => channel.ack(message));
     } catch (error) {

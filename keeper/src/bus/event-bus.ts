@@ -21,29 +21,33 @@ export interface ChainEvent {
  * Where synced events go besides the store. `publish` resolves only once every event is durably accepted
  * (for RabbitMQ: publisher-confirmed), because the sync cursor advances right after it. `retract` announces
  * events that a reorg removed. Both must be idempotent: after a crash the same events may be sent again.
+ * `sequence` orders the publications of one event id (a block reorged out may come back with the same hash): a new
+ * publication has a higher one than every earlier publication of its events, a re-send the same one (messages.ts).
  */
 export interface EventBus {
-  publish(events: readonly ChainEvent[]): Promise<void>;
-  retract(events: readonly ChainEvent[]): Promise<void>;
+  publish(events: readonly ChainEvent[], sequence: number): Promise<void>;
+  retract(events: readonly ChainEvent[], sequence: number): Promise<void>;
   close(): Promise<void>;
 }
 
 /** The default bus: in-process listeners, nothing to start. */
+export type BusListener = (event: ChainEvent, removed: boolean, sequence: number) => void;
+
 export class InProcessEventBus implements EventBus {
-  private readonly listeners = new Set<(event: ChainEvent, removed: boolean) => void>();
+  private readonly listeners = new Set<BusListener>();
 
   /** Registers `listener`; returns a function that unregisters it. */
-  subscribe(listener: (event: ChainEvent, removed: boolean) => void): () => void {
+  subscribe(listener: BusListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  async publish(events: readonly ChainEvent[]): Promise<void> {
-    for (const event of events) for (const listener of this.listeners) listener(event, false);
+  async publish(events: readonly ChainEvent[], sequence: number): Promise<void> {
+    for (const event of events) for (const listener of this.listeners) listener(event, false, sequence);
   }
 
-  async retract(events: readonly ChainEvent[]): Promise<void> {
-    for (const event of events) for (const listener of this.listeners) listener(event, true);
+  async retract(events: readonly ChainEvent[], sequence: number): Promise<void> {
+    for (const event of events) for (const listener of this.listeners) listener(event, true, sequence);
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
  * EventBus on a RabbitMQ topic exchange. `publish`/`retract` resolve only once the broker confirmed every message
  * (publisher confirms on persistent messages to a durable exchange), because the sync loop advances its cursor right
  * after. A dropped connection is re-opened with bounded exponential backoff and the whole batch is sent again
- * (consumers dedupe by message id); if that does not succeed within `publishTimeoutMs` the call rejects, so the sync
+ * (with the same sequence, which consumers absorb); if that does not succeed within `publishTimeoutMs` the call rejects, so the sync
  * loop retries the batch later instead of advancing.
  */
 import { setTimeout as sleep } from "node:timers/promises";
@@ -11,7 +11,7 @@ import amqp from "amqplib";
 import type { ConfirmChannel, RecoveringChannelModel } from "amqplib";
 
 import type { ChainEvent, EventBus } from "./event-bus.js";
-import { type BusMessageKind, type EncodedBusMessage, encodeBusMessage } from "./messages.js";
+import { type BusMessageKind, type EncodedBusMessage, encodeBusMessage, SEQUENCE_HEADER } from "./messages.js";
 
 export const DEFAULT_EXCHANGE = "recurring-billing.events";
 
@@ -102,12 +102,12 @@ export class RabbitMqEventBus implements EventBus {
     return this.settings.exchange;
   }
 
-  publish(events: readonly ChainEvent[]): Promise<void> {
-    return this.send(events, "event");
+  publish(events: readonly ChainEvent[], sequence: number): Promise<void> {
+    return this.send(events, "event", sequence);
   }
 
-  retract(events: readonly ChainEvent[]): Promise<void> {
-    return this.send(events, "removed");
+  retract(events: readonly ChainEvent[], sequence: number): Promise<void> {
+    return this.send(events, "removed", sequence);
   }
 
   async close(): Promise<void> {
@@ -116,11 +116,11 @@ export class RabbitMqEventBus implements EventBus {
     await this.connection.close();
   }
 
-  private send(events: readonly ChainEvent[], kind: BusMessageKind): Promise<void> {
+  private send(events: readonly ChainEvent[], kind: BusMessageKind, sequence: number): Promise<void> {
     if (this.closed) return Promise.reject(new Error("RabbitMqEventBus is closed"));
     let messages: EncodedBusMessage[];
     try {
-      messages = events.map((event) => encodeBusMessage(event, kind));
+      messages = events.map((event) => encodeBusMessage(event, kind, sequence));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -167,6 +167,7 @@ export class RabbitMqEventBus implements EventBus {
         persistent: true,
         messageId: message.messageId,
         type: message.kind,
+        headers: { [SEQUENCE_HEADER]: message.sequence },
         contentType: "application/json",
         appId: "recurring-billing-keeper",
       });

@@ -114,6 +114,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX work_leases_sender ON work_leases (sender)
     `,
   },
+  {
+    version: 3,
+    name: "reorg count for bus sequence numbers",
+    sql: `
+      -- Reorg rollbacks committed so far, incremented in each rollback's transaction: the bus derives each
+      -- publication's sequence from it (bus/messages.ts), so a block that is reorged out and comes back is
+      -- published again with a higher sequence, and a re-send after a crash with the same one.
+      ALTER TABLE sync_cursor ADD COLUMN reorgs bigint NOT NULL DEFAULT 0
+    `,
+  },
 ];
 
 /** Applies every migration newer than the store's version; returns the versions applied. */

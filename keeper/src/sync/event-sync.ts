@@ -4,8 +4,9 @@
 import type { Logger } from "pino";
 
 import type { ChainEvent, EventBus } from "../bus/event-bus.js";
+import { publicationSequence } from "../bus/messages.js";
 import { type BlockHeader, classifyRpcError, mapLimit, type RpcClient, suggestedRange } from "../rpc.js";
-import type { Db } from "../store/index.js";
+import { type Db, toNumber } from "../store/index.js";
 import { decodeLog } from "./decode.js";
 import { RangeSizer } from "./range-sizer.js";
 import { rollbackEvents, storeEvents } from "./state.js";
@@ -35,6 +36,8 @@ export interface EventSyncHooks {
 export interface Cursor {
   number: number;
   hash: string | null;
+  /** Reorg rollbacks committed so far: the bus sequence of what is published from here derives from it. */
+  reorgs: number;
 }
 
 export interface SyncStepResult {
@@ -69,11 +72,11 @@ export class EventSync {
 
   /** The last synced block (startBlock - 1 before the first range). */
   async cursor(): Promise<Cursor> {
-    const rows = await this.db.query<{ block_number: unknown; block_hash: string | null }>(
-      "SELECT block_number, block_hash FROM sync_cursor WHERE id = 1",
+    const rows = await this.db.query<{ block_number: unknown; block_hash: string | null; reorgs: unknown }>(
+      "SELECT block_number, block_hash, reorgs FROM sync_cursor WHERE id = 1",
     );
-    if (rows.length === 0) return { number: this.options.startBlock - 1, hash: null };
-    return { number: Number(rows[0].block_number), hash: rows[0].block_hash };
+    if (rows.length === 0) return { number: this.options.startBlock - 1, hash: null, reorgs: 0 };
+    return { number: toNumber(rows[0].block_number), hash: rows[0].block_hash, reorgs: toNumber(rows[0].reorgs) };
   }
 
   /**
@@ -173,8 +176,9 @@ export class EventSync {
       .filter((event): event is ChainEvent => event !== undefined);
 
     const last = byNumber.get(to) as BlockHeader;
-    // Delivered before the cursor moves: after a crash the same events are published again (consumers dedupe by id).
-    await this.bus.publish(events);
+    // Delivered before the cursor moves: after a crash the same events are published again, with the same sequence
+    // (no rollback committed in between), which consumers absorb.
+    await this.bus.publish(events, publicationSequence("event", cursor.reorgs));
     const fresh = await this.db.transaction(async (tx) => {
       await this.hooks.beforeCommit?.(tx);
       // Bounded statements: one giant INSERT grows the store's (PGlite: WASM) memory for good.
@@ -208,7 +212,7 @@ export class EventSync {
       "SELECT number, hash FROM blocks WHERE number <= $1 ORDER BY number DESC",
       [cursor.number],
     );
-    let ancestor: Cursor = { number: this.options.startBlock - 1, hash: null };
+    let ancestor: Pick<Cursor, "number" | "hash"> = { number: this.options.startBlock - 1, hash: null };
     for (const block of stored) {
       const onChain = await this.rpc.findBlock(Number(block.number));
       if (onChain !== null && onChain.hash === block.hash) {
@@ -231,13 +235,17 @@ export class EventSync {
         this.options.chainId,
         this.options.address.toLowerCase(),
       );
-      await this.bus.retract(removed);
       await tx.query("DELETE FROM blocks WHERE number > $1", [ancestor.number]);
-      await tx.query(
-        `INSERT INTO sync_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
-         ON CONFLICT (id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash`,
+      const [{ reorgs }] = await tx.query<{ reorgs: unknown }>(
+        `INSERT INTO sync_cursor (id, block_number, block_hash, reorgs) VALUES (1, $1, $2, 1)
+         ON CONFLICT (id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
+           reorgs = sync_cursor.reorgs + 1
+         RETURNING reorgs`,
         [ancestor.number, ancestor.hash],
       );
+      // Retracted before the commit, with the sequence of this rollback: if the commit fails, the next step rolls
+      // back again and re-sends the same retraction.
+      await this.bus.retract(removed, publicationSequence("removed", toNumber(reorgs)));
       this.logger.warn(
         { depth, from: cursor.number, ancestor: ancestor.number, removedEvents: removed.length },
         "reorg detected: rolled back to the common ancestor",

@@ -130,14 +130,15 @@ describe("RabbitMqEventBus", function () {
     it("sends each event as a persistent JSON message routed by lower-case address and event name", async function () {
       const bus = await connect();
       const events = chargedEvents(0, 3);
-      await bus.publish(events);
+      await bus.publish(events, 5);
 
       const messages = await drainQueue();
       expect(messages.map((m) => m.fields.routingKey)).to.deep.equal([ROUTING_KEY, ROUTING_KEY, ROUTING_KEY]);
-      expect(messages.map((m) => m.properties.messageId)).to.deep.equal(events.map((e) => e.id));
+      expect(messages.map((m) => m.properties.messageId)).to.deep.equal(events.map((e) => `${e.id}:event:5`));
       for (const [i, message] of messages.entries()) {
         expect(message.properties.deliveryMode).to.equal(2);
         expect(message.properties.type).to.equal("event");
+        expect(message.properties.headers).to.deep.include({ sequence: 5 });
         expect(message.properties.contentType).to.equal("application/json");
         expect(JSON.parse(message.content.toString())).to.deep.equal({
           ...events[i],
@@ -148,48 +149,60 @@ describe("RabbitMqEventBus", function () {
 
     it("resolves only once the broker holds every message", async function () {
       const bus = await connect();
-      await bus.publish(chargedEvents(0, 500));
+      await bus.publish(chargedEvents(0, 500), 1);
       // No waiting: with publisher confirms the messages are queued by the time publish resolves.
       expect((await channel.checkQueue(queue)).messageCount).to.equal(500);
     });
 
     it("keeps batches in order when called concurrently", async function () {
       const bus = await connect();
-      await Promise.all([bus.publish(chargedEvents(0, 100)), bus.publish(chargedEvents(100, 100))]);
+      await Promise.all([bus.publish(chargedEvents(0, 100), 1), bus.publish(chargedEvents(100, 100), 1)]);
       const ids = (await drainQueue()).map((m) => m.properties.messageId);
-      expect(ids).to.deep.equal(chargedEvents(0, 200).map((e) => e.id));
+      expect(ids).to.deep.equal(chargedEvents(0, 200).map((e) => `${e.id}:event:1`));
     });
 
     it("rejects an event with a malformed address, naming the field, and sends none of the batch", async function () {
       const bus = await connect();
       const bad = { ...chargedEvent(1), address: "0x1234" };
-      expect(await rejectionOf(bus.publish([chargedEvent(0), bad])))
+      expect(await rejectionOf(bus.publish([chargedEvent(0), bad], 1)))
         .to.be.instanceOf(TypeError)
         .with.property("message")
         .that.contains("address: expected a 20-byte hex");
       expect((await channel.checkQueue(queue)).messageCount).to.equal(0);
     });
 
+    it("rejects a sequence that is not a non-negative integer, naming it, and sends nothing", async function () {
+      const bus = await connect();
+      for (const sequence of [-1, 1.5, Number.NaN]) {
+        expect(await rejectionOf(bus.publish([chargedEvent(0)], sequence)))
+          .to.be.instanceOf(TypeError)
+          .with.property("message")
+          .that.contains(`sequence must be a non-negative integer, got ${sequence}`);
+      }
+      expect((await channel.checkQueue(queue)).messageCount).to.equal(0);
+    });
+
     it("rejects after close", async function () {
       const bus = await connect();
       await bus.close();
-      expect(await rejectionOf(bus.publish([chargedEvent(0)])))
+      expect(await rejectionOf(bus.publish([chargedEvent(0)], 1)))
         .with.property("message")
         .that.contains("RabbitMqEventBus is closed");
     });
   });
 
   describe("retract", function () {
-    it("sends a removed message with its own id on the `.removed` routing key", async function () {
+    it("sends a removed message with its own id and sequence on the `.removed` routing key", async function () {
       const bus = await connect();
       const event = chargedEvent(7);
-      await bus.retract([event]);
+      await bus.retract([event], 2);
 
       const [message, ...rest] = await drainQueue();
       expect(rest).to.have.length(0);
       expect(message.fields.routingKey).to.equal(`${ROUTING_KEY}.removed`);
-      expect(message.properties.messageId).to.equal(`${event.id}:removed`);
+      expect(message.properties.messageId).to.equal(`${event.id}:removed:2`);
       expect(message.properties.type).to.equal("removed");
+      expect(message.properties.headers).to.deep.include({ sequence: 2 });
       expect(message.properties.deliveryMode).to.equal(2);
       expect(JSON.parse(message.content.toString()).id).to.equal(event.id);
     });
@@ -210,7 +223,7 @@ describe("RabbitMqEventBus", function () {
     it("reconnects and resends the batch, so publish resolves with every event queued", async function () {
       const bus = await connect({ url: proxy.rewrite(RABBITMQ_URL) });
       const events = chargedEvents(0, 2000);
-      const publishing = bus.publish(events);
+      const publishing = bus.publish(events, 1);
       await new Promise((resolve) => setTimeout(resolve, 5));
       proxy.cut();
       setTimeout(() => proxy.restore(), 300);
@@ -225,15 +238,15 @@ describe("RabbitMqEventBus", function () {
     it("rejects with RabbitMqUnavailableError after publishTimeoutMs while down, and publishes again once back", async function () {
       const bus = await connect({ url: proxy.rewrite(RABBITMQ_URL), publishTimeoutMs: 500 });
       proxy.cut();
-      expect(await rejectionOf(bus.publish([chargedEvent(0)])))
+      expect(await rejectionOf(bus.publish([chargedEvent(0)], 1)))
         .to.be.instanceOf(RabbitMqUnavailableError)
         .with.property("message")
         .that.contains("did not confirm 1 message(s)");
 
       proxy.restore();
-      await bus.publish([chargedEvent(1)]);
+      await bus.publish([chargedEvent(1)], 1);
       const ids = (await drainQueue()).map((m) => m.properties.messageId);
-      expect(ids).to.deep.equal([chargedEvent(1).id]);
+      expect(ids).to.deep.equal([`${chargedEvent(1).id}:event:1`]);
     });
   });
 });

@@ -239,9 +239,7 @@ describe("Keeper scale-out (PostgreSQL store, RabbitMQ bus)", function () {
         revenue.reduce((sum, row) => sum + row.total, 0n),
         "revenue in the ledger",
       ).to.equal(expectedTotal);
-      const processed = new Set(
-        (await ledgerDb.query<{ id: string }>("SELECT id FROM processed_events")).rows.map((row) => row.id),
-      );
+      const processed = new Set((await ledger.events()).filter((state) => state.applied).map((state) => state.eventId));
       const onChainIds = await chargedEventIds(chain, deployment.billing, deployment.startBlock);
       expect(
         onChainIds.filter((id) => !processed.has(id)),
