@@ -28,11 +28,14 @@
 //        require/assert) uses the statement that follows the decision in the same block, but only when no other
 //        arm can finish normally (each ends in return, revert, break or continue; a fail arm always reverts). Then
 //        that next statement runs exactly when this arm was taken.
-//   3. An arm with no witness is UNKNOWN: `?:` arms, the fail arm of require/assert, and arms without a body whose
-//      alternatives can fall through (e.g. `if (c) emit X();` as the last statement of a block). Hit data cannot
-//      tell whether they ran; they are listed so a reviewer can check them, and left out of the percentage.
+//   3. An arm without a body and without such a witness is HIT when hit counts prove it ran (see provenByCounts):
+//      more arrivals at the next statement than entries into the other arms, or, when the other arms always leave
+//      and the condition cannot revert, more evaluations of the decision than entries into the other arms.
+//   4. Any other arm is UNKNOWN: `?:` arms, the fail arm of require/assert, and arms without a body that rule 3
+//      cannot prove. Hit data cannot tell whether they ran; they are listed so a reviewer can check them, and left
+//      out of the percentage.
 // Branch % = HIT / (HIT + MISSED). Rules 1 and 2 are sound both ways: HIT proves the arm ran, MISSED proves it never
-// ran (within the recorded runs). Hit counts are not used: a run counts a statement once however often it ran.
+// ran (within the recorded runs). Rule 3 only ever proves HIT, never MISSED.
 //
 // Limits: it reads every data set under coverage/data, as `npm run coverage` refreshes all of them. Files without
 // executable statements (interfaces) are skipped.
