@@ -1,5 +1,6 @@
 import { keeperTasks } from "../keeper/src/hardhat-tasks.js";
+import { deployTasks } from "./deploy/index.js";
 import { safeTasks } from "./safe/index.js";
 
-/** Every task this project adds to Hardhat. */
-export const tasks = [...safeTasks, ...keeperTasks];
+/** Every task this project adds to Hardhat, or overrides. */
+export const tasks = [...safeTasks, ...deployTasks, ...keeperTasks];

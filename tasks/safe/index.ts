@@ -30,7 +30,13 @@ const accountOption = {
   defaultValue: -1,
 } as const;
 
-/** Safe admin tasks: local Safe deployment and operator rotation. */
+const safeOption = {
+  name: "safe",
+  description: "The owner Safe (default: the registry's owner)",
+  defaultValue: "",
+} as const;
+
+/** Safe admin tasks: local Safe deployment, operator rotation and the guardian. */
 export const safeTasks: TaskDefinition[] = [
   task("safe:deploy-local", "Deploy the Safe 1.5.0 contracts and a Safe on a development chain")
     .addOption({
@@ -49,12 +55,24 @@ export const safeTasks: TaskDefinition[] = [
     .build(),
   task("operators:propose", "Write a proposal file that rotates operators through the owner Safe in one transaction")
     .addOption(registryOption)
-    .addOption({ name: "safe", description: "The owner Safe (default: the registry's owner)", defaultValue: "" })
+    .addOption(safeOption)
     .addOption({ name: "add", description: "Comma-separated operators to add", defaultValue: "" })
     .addOption({ name: "remove", description: "Comma-separated operators to remove", defaultValue: "" })
     .addOption({ ...fileOption, description: "Where to write the proposal (default: under proposals/)" })
     .addOption(contractsOption)
     .setAction(() => import("./actions/propose.js"))
+    .build(),
+  task("operators:propose-guardian", "Write a proposal file that sets the registry's guardian through the owner Safe")
+    .addOption(registryOption)
+    .addOption(safeOption)
+    .addOption({
+      name: "guardian",
+      description: "The new guardian, which may only remove operators; the zero address disables the fast path",
+      defaultValue: "",
+    })
+    .addOption({ ...fileOption, description: "Where to write the proposal (default: under proposals/)" })
+    .addOption(contractsOption)
+    .setAction(() => import("./actions/propose-guardian.js"))
     .build(),
   task("operators:sign", "Show a proposal, sign it as a Safe owner and add the signature to the file")
     .addOption(fileOption)
@@ -62,6 +80,16 @@ export const safeTasks: TaskDefinition[] = [
     .addOption(accountOption)
     .addOption(contractsOption)
     .setAction(() => import("./actions/sign.js"))
+    .build(),
+  task("operators:merge", "Merge copies of one proposal signed in parallel by different owners into one file")
+    .addOption({
+      name: "out",
+      description: "Where to write the merged proposal (may be one of the inputs)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addVariadicArgument({ name: "files", description: "The signed copies of the proposal", defaultValue: [] })
+    .setAction(() => import("./actions/merge.js"))
     .build(),
   task("operators:execute", "Execute a proposal signed by the Safe's threshold of owners, in one transaction")
     .addOption(fileOption)

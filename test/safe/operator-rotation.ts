@@ -28,7 +28,7 @@ async function setup() {
       remove: changes.remove ?? [fixture.operator.address],
       add: changes.add ?? [fixture.newOperator.address],
     });
-  const signBy = async (proposal: Proposal, ...signers: { privateKey: string }[]) => {
+  const signBy = async <ProposalT extends Proposal>(proposal: ProposalT, ...signers: { privateKey: string }[]) => {
     let signed = proposal;
     for (const signer of signers) signed = await signProposal({ ...context, proposal: signed, signer });
     return signed;

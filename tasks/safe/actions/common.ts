@@ -12,6 +12,8 @@ import { z } from "zod";
 import { parseAddress } from "../lib/addresses.js";
 import { type AccountSigner, parsePrivateKey } from "../lib/chain.js";
 import { SafeTaskError } from "../lib/errors.js";
+import { type Proposal, writeProposal } from "../lib/proposal-file.js";
+import { printProposal } from "./print.js";
 
 /** The network a task runs on: the `--network` connection, shared with anything else in this process that uses it. */
 export async function connect(
@@ -139,4 +141,22 @@ export async function resolveSigner(
 export function requireFile(file: string | undefined): string {
   if (file === undefined || file === "") throw new SafeTaskError("--file is required: the proposal JSON file");
   return file;
+}
+
+/**
+ * Writes a new proposal (never over an existing file, so a proposal being signed is never replaced), prints it and
+ * says what to do next.
+ *
+ * @param file `--file`, or undefined for `proposals/<kind>-chain<id>-<safe>-nonce<n>.json`.
+ * @param kind What the proposal does, for the default file name (`rotation`, `guardian`).
+ */
+export async function saveNewProposal(file: string | undefined, kind: string, proposal: Proposal): Promise<string> {
+  const destination =
+    file ?? path.join("proposals", `${kind}-chain${proposal.chainId}-${proposal.safe}-nonce${proposal.safeNonce}.json`);
+  await writeProposal(destination, proposal, { exclusive: true });
+  printProposal(proposal);
+  console.log(
+    `Written to ${destination}. Next: each owner runs operators:sign --file ${destination} on their own machine.`,
+  );
+  return destination;
 }

@@ -1,3 +1,4 @@
+import { ethers } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import { toEthersProvider } from "../lib/chain.js";
@@ -27,7 +28,9 @@ export default async function list(args: ListArgs, hre: HardhatRuntimeEnvironmen
       if (!(error instanceof SafeTaskError)) throw error;
       console.log("            (not a Safe)");
     }
-    console.log(`  guardian: ${state.guardian}`);
+    console.log(
+      `  guardian: ${state.guardian}${state.guardian === ethers.ZeroAddress ? " (none: only the Safe can remove operators)" : ""}`,
+    );
     console.log(`  operators (${state.operators.length}):`);
     for (const operator of state.operators) console.log(`    ${operator}`);
     return state;

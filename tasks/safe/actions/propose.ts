@@ -1,12 +1,8 @@
-import path from "node:path";
-
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import { parseAddress, parseAddressList } from "../lib/addresses.js";
 import { createProposal } from "../lib/proposal.js";
-import { writeProposal } from "../lib/proposal-file.js";
-import { printProposal } from "./print.js";
-import { connect, loadContractNetworks, resolveRegistry, runSafeTask } from "./common.js";
+import { connect, loadContractNetworks, resolveRegistry, runSafeTask, saveNewProposal } from "./common.js";
 
 interface ProposeArgs {
   registry: string;
@@ -33,13 +29,7 @@ export default async function propose(args: ProposeArgs, hre: HardhatRuntimeEnvi
       remove,
       add,
     });
-    const file =
-      args.file !== undefined
-        ? args.file
-        : path.join("proposals", `rotation-chain${chainId}-${proposal.safe}-nonce${proposal.safeNonce}.json`);
-    await writeProposal(file, proposal, { exclusive: true });
-    printProposal(proposal);
-    console.log(`Written to ${file}. Next: each owner runs operators:sign --file ${file} on their own machine.`);
+    const file = await saveNewProposal(args.file, "rotation", proposal);
     return { file, proposal };
   });
 }

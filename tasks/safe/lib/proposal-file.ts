@@ -5,7 +5,7 @@ import { ethers } from "ethers";
 import { z } from "zod";
 
 import { SafeTaskError } from "./errors.js";
-import { decodeRotation, describeRotation } from "./registry.js";
+import { decodeRegistryCall, describeGuardianChange, describeRotation } from "./registry.js";
 
 const address = z
   .string()
@@ -32,29 +32,56 @@ const safeTransactionSchema = z
   })
   .strict();
 
+/** What the proposal does, for the people who sign it; checked against the transaction data on every read. */
+const summarySchema = z.discriminatedUnion("action", [
+  z
+    .object({
+      action: z.literal("rotateOperators"),
+      remove: z.array(address),
+      add: z.array(address),
+      description: z.string(),
+    })
+    .strict(),
+  z
+    .object({
+      action: z.literal("setGuardian"),
+      /** The guardian when the proposal was made (zero if none): signing and executing require it still is. */
+      previousGuardian: address,
+      /** Zero disables the fast revoke path. */
+      guardian: address,
+      description: z.string(),
+    })
+    .strict(),
+]);
+
+/** The file format written now; version 1 files (rotations only) are still read. */
+export const PROPOSAL_VERSION = 2;
+
 const proposalSchema = z
   .object({
-    version: z.literal(1),
+    version: z.literal(PROPOSAL_VERSION),
     chainId: uint,
     safe: address,
     registry: address,
     safeNonce: z.number().int().nonnegative(),
     safeTxHash: bytes32,
     safeTransaction: safeTransactionSchema,
-    summary: z
-      .object({
-        remove: z.array(address),
-        add: z.array(address),
-        description: z.string(),
-      })
-      .strict(),
+    summary: summarySchema,
     signatures: z.array(z.object({ signer: address, data: signatureBytes }).strict()),
     createdAt: z.string(),
   })
   .strict();
 
-/** A rotation proposal as stored in its JSON file: what every owner signs, and the signatures collected so far. */
+/** A proposal as stored in its JSON file: what every owner signs, and the signatures collected so far. */
 export type Proposal = z.infer<typeof proposalSchema>;
+/** What a {@link Proposal} does. */
+export type ProposalSummary = Proposal["summary"];
+/** The summary of a proposal that rotates operators. */
+export type RotationSummary = Extract<ProposalSummary, { action: "rotateOperators" }>;
+/** The summary of a proposal that sets the guardian. */
+export type GuardianSummary = Extract<ProposalSummary, { action: "setGuardian" }>;
+/** One owner's signature in a {@link Proposal}. */
+export type ProposalSignature = Proposal["signatures"][number];
 /** The Safe transaction of a {@link Proposal}. */
 export type SafeTransactionFields = z.infer<typeof safeTransactionSchema>;
 
@@ -85,9 +112,9 @@ export function computeSafeTxHash(chainId: bigint, safe: string, tx: SafeTransac
 }
 
 /**
- * Checks everything about `proposal` that needs no chain: it only calls `rotateOperators` on the registry (no value,
- * no delegatecall, no gas refund), its summary says what its data does, its hash is that of its contents, and every
- * signature is by the owner it names over that hash.
+ * Checks everything about `proposal` that needs no chain: it only calls `rotateOperators` or `setGuardian` on the
+ * registry (no value, no delegatecall, no gas refund), its summary says what its data does, its hash is that of its
+ * contents, and every signature is by the owner it names over that hash.
  *
  * @param proposal A proposal parsed from a file.
  * @throws SafeTaskError naming the first inconsistency (a file edited after it was created or signed).
@@ -114,17 +141,11 @@ export function checkProposalIntegrity(proposal: Proposal): void {
     tx.refundReceiver === ethers.ZeroAddress;
   if (!harmless) {
     throw new SafeTaskError(
-      "tampered proposal: a rotation sends no value, uses CALL (operation 0) and pays no gas refund (all gas fields 0)",
+      "tampered proposal: a registry call sends no value, uses CALL (operation 0) and pays no gas refund " +
+        "(all gas fields 0)",
     );
   }
-  const rotation = decodeRotation(tx.data);
-  const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((item, i) => item === b[i]);
-  if (!sameList(rotation.remove, proposal.summary.remove) || !sameList(rotation.add, proposal.summary.add)) {
-    throw new SafeTaskError("tampered proposal: the summary does not match the operators in the transaction data");
-  }
-  if (proposal.summary.description !== describeRotation(rotation)) {
-    throw new SafeTaskError("tampered proposal: the summary description does not match the transaction data");
-  }
+  checkSummary(proposal.summary, tx.data);
   const hash = computeSafeTxHash(BigInt(proposal.chainId), proposal.safe, tx);
   if (hash !== proposal.safeTxHash.toLowerCase()) {
     throw new SafeTaskError(
@@ -147,6 +168,41 @@ export function checkProposalIntegrity(proposal: Proposal): void {
   }
 }
 
+/** Checks that `summary` says exactly what the transaction `data` does. */
+function checkSummary(summary: ProposalSummary, data: string): void {
+  const call = decodeRegistryCall(data);
+  const sameList = (x: string[], y: string[]) => x.length === y.length && x.every((item, i) => item === y[i]);
+  const same =
+    call.action === "rotateOperators"
+      ? summary.action === "rotateOperators" && sameList(call.remove, summary.remove) && sameList(call.add, summary.add)
+      : summary.action === "setGuardian" && call.guardian === summary.guardian;
+  if (!same) {
+    const what = call.action === "rotateOperators" ? "operators" : "guardian";
+    throw new SafeTaskError(`tampered proposal: the summary does not match the ${what} in the transaction data`);
+  }
+  const description =
+    summary.action === "rotateOperators" ? describeRotation(summary) : describeGuardianChange(summary);
+  if (summary.description !== description) {
+    throw new SafeTaskError("tampered proposal: the summary description does not match the transaction data");
+  }
+}
+
+/**
+ * Reads a file written before guardian proposals existed (version 1: always a rotation, its summary without `action`)
+ * as the current version, so proposals being signed when the tools were updated stay usable. Signatures cover the
+ * Safe transaction only, which is unchanged.
+ */
+function upgradeLegacyProposal(json: unknown): unknown {
+  if (typeof json !== "object" || json === null || (json as { version?: unknown }).version !== 1) return json;
+  const { summary } = json as { summary?: unknown };
+  const isRotation = typeof summary === "object" && summary !== null && !("action" in summary);
+  return {
+    ...json,
+    version: PROPOSAL_VERSION,
+    ...(isRotation ? { summary: { action: "rotateOperators", ...summary } } : {}),
+  };
+}
+
 /**
  * Parses and checks a proposal's JSON text (schema, then {@link checkProposalIntegrity}).
  *
@@ -161,7 +217,7 @@ export function parseProposal(text: string, source: string): Proposal {
   } catch (error) {
     throw new SafeTaskError(`${source} is not valid JSON: ${(error as Error).message}`);
   }
-  const result = proposalSchema.safeParse(json);
+  const result = proposalSchema.safeParse(upgradeLegacyProposal(json));
   if (!result.success) {
     const issues = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
     throw new SafeTaskError(`${source} is not a valid proposal: ${issues.join("; ")}`);

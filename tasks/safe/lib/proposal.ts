@@ -3,8 +3,26 @@ import { ethers } from "ethers";
 
 import { type AccountSigner, type ChainProvider, signerAddress, toEthersProvider } from "./chain.js";
 import { SafeTaskError } from "./errors.js";
-import { checkProposalIntegrity, computeSafeTxHash, type Proposal } from "./proposal-file.js";
-import { checkRotationApplies, describeRotation, encodeRotation, openRegistry, type Rotation } from "./registry.js";
+import {
+  checkProposalIntegrity,
+  computeSafeTxHash,
+  PROPOSAL_VERSION,
+  type GuardianSummary,
+  type Proposal,
+  type ProposalSummary,
+  type RotationSummary,
+} from "./proposal-file.js";
+import {
+  checkGuardianChange,
+  checkRotationApplies,
+  describeGuardianChange,
+  describeRotation,
+  encodeGuardianChange,
+  encodeRotation,
+  type GuardianChange,
+  openRegistry,
+  type Rotation,
+} from "./registry.js";
 import { openSafe, readSafeState, type SafeState } from "./safe-account.js";
 
 /** Where a proposal's Safe lives. */
@@ -14,21 +32,32 @@ export interface ChainContext {
   contractNetworks?: ContractNetworksConfig;
 }
 
-/** Inputs of {@link createProposal}. */
-export interface CreateProposalOptions extends ChainContext, Rotation {
+/** The registry a proposal is for, and the Safe that must own it. */
+export interface RegistryTarget {
   registryAddress: string;
   /** The Safe that owns the registry; defaults to the registry's owner, and must be it. */
   safeAddress?: string;
 }
 
-/**
- * Builds a proposal to rotate the registry's operators through its owner Safe: one Safe transaction calling
- * `rotateOperators(remove, add)` at the Safe's current nonce, with no signatures yet. Nothing is sent to the chain.
- *
- * @throws SafeTaskError when the Safe is not a Safe or does not own the registry, an address is in both lists, a
- *   removed address is not an operator, or an added one already is.
- */
-export async function createProposal(options: CreateProposalOptions): Promise<Proposal> {
+/** Inputs of {@link createProposal}. */
+export interface CreateProposalOptions extends ChainContext, RegistryTarget, Rotation {}
+
+/** Inputs of {@link createGuardianProposal}. */
+export interface CreateGuardianProposalOptions extends ChainContext, RegistryTarget {
+  /** The new guardian; the zero address disables the fast revoke path. */
+  guardian: string;
+}
+
+/** A registry checked to be owned by a Safe, read at the time a proposal is made. */
+interface OwnedRegistry {
+  chainId: bigint;
+  registry: ethers.Contract;
+  safeAddress: string;
+  safeState: SafeState;
+}
+
+/** Opens the registry and its owner Safe, checking that the Safe (given or the owner) is a Safe and owns it. */
+async function openOwnedRegistry(options: ChainContext & RegistryTarget): Promise<OwnedRegistry> {
   const provider = toEthersProvider(options.provider);
   const { chainId } = await provider.getNetwork();
   const registry = await openRegistry(provider, options.registryAddress);
@@ -40,14 +69,66 @@ export async function createProposal(options: CreateProposalOptions): Promise<Pr
       `Safe ${safeAddress} does not own registry ${options.registryAddress} (its owner is ${owner})`,
     );
   }
+  return { chainId, registry, safeAddress, safeState };
+}
+
+/**
+ * Builds a proposal to rotate the registry's operators through its owner Safe: one Safe transaction calling
+ * `rotateOperators(remove, add)` at the Safe's current nonce, with no signatures yet. Nothing is sent to the chain.
+ *
+ * @throws SafeTaskError when the Safe is not a Safe or does not own the registry, an address is in both lists, a
+ *   removed address is not an operator, or an added one already is.
+ */
+export async function createProposal(options: CreateProposalOptions): Promise<Proposal & { summary: RotationSummary }> {
+  const target = await openOwnedRegistry(options);
   const rotation: Rotation = { remove: options.remove, add: options.add };
   const both = rotation.add.find((address) => rotation.remove.includes(address));
   if (both !== undefined) throw new SafeTaskError(`${both} is in both --add and --remove`);
-  checkRotationApplies(await registry.operators(), rotation);
+  checkRotationApplies(await target.registry.operators(), rotation);
+  return buildProposal(options, target, encodeRotation(rotation), {
+    action: "rotateOperators",
+    ...rotation,
+    description: describeRotation(rotation),
+  });
+}
 
-  const safe = await openSafe({ ...options, safeAddress });
+/**
+ * Builds a proposal to set the registry's guardian through its owner Safe: one Safe transaction calling
+ * `setGuardian(guardian)` at the Safe's current nonce, with no signatures yet. The proposal records the current
+ * guardian, and signing or executing it requires that it still is. Nothing is sent to the chain.
+ *
+ * @throws SafeTaskError when the Safe is not a Safe or does not own the registry, or the change is refused by
+ *   `checkGuardianChange` (no change, the new guardian is an operator or the owner).
+ */
+export async function createGuardianProposal(
+  options: CreateGuardianProposalOptions,
+): Promise<Proposal & { summary: GuardianSummary }> {
+  const target = await openOwnedRegistry(options);
+  const { registry, safeAddress } = target;
+  const change: GuardianChange = {
+    previousGuardian: ethers.getAddress(await registry.guardian()),
+    guardian: ethers.getAddress(options.guardian),
+  };
+  const operators = (await registry.operators()) as string[];
+  checkGuardianChange({ owner: safeAddress, guardian: change.previousGuardian, operators }, change);
+  return buildProposal(options, target, encodeGuardianChange(change.guardian), {
+    action: "setGuardian",
+    ...change,
+    description: describeGuardianChange(change),
+  });
+}
+
+/** The proposal for one call of the registry by its owner Safe, at the Safe's current nonce. */
+async function buildProposal<SummaryT extends ProposalSummary>(
+  context: ChainContext,
+  { chainId, registry, safeAddress, safeState }: OwnedRegistry,
+  data: string,
+  summary: SummaryT,
+): Promise<Proposal & { summary: SummaryT }> {
+  const registryAddress = ethers.getAddress(await registry.getAddress());
+  const safe = await openSafe({ ...context, safeAddress });
   const safeTransaction = await safe.createTransaction({
-    transactions: [{ to: options.registryAddress, value: "0", data: encodeRotation(rotation), operation: 0 }],
+    transactions: [{ to: registryAddress, value: "0", data, operation: 0 }],
     options: {
       nonce: safeState.nonce,
       safeTxGas: "0",
@@ -57,19 +138,19 @@ export async function createProposal(options: CreateProposalOptions): Promise<Pr
       refundReceiver: ethers.ZeroAddress,
     },
   });
-  const { data } = safeTransaction;
+  const fields = safeTransaction.data;
   // Field order of the EIP-712 SafeTx type, so the file reads like what is signed.
   const tx = {
-    to: ethers.getAddress(data.to),
-    value: data.value,
-    data: data.data,
-    operation: Number(data.operation),
-    safeTxGas: data.safeTxGas,
-    baseGas: data.baseGas,
-    gasPrice: data.gasPrice,
-    gasToken: data.gasToken,
-    refundReceiver: data.refundReceiver,
-    nonce: Number(data.nonce),
+    to: ethers.getAddress(fields.to),
+    value: fields.value,
+    data: fields.data,
+    operation: Number(fields.operation),
+    safeTxGas: fields.safeTxGas,
+    baseGas: fields.baseGas,
+    gasPrice: fields.gasPrice,
+    gasToken: fields.gasToken,
+    refundReceiver: fields.refundReceiver,
+    nonce: Number(fields.nonce),
   };
   const safeTxHash = computeSafeTxHash(chainId, safeAddress, tx);
   // Two independent computations (here and the Safe contract's own getTransactionHash) must agree.
@@ -77,15 +158,15 @@ export async function createProposal(options: CreateProposalOptions): Promise<Pr
   if (onChainHash.toLowerCase() !== safeTxHash) {
     throw new Error(`Safe transaction hash disagreement: computed ${safeTxHash}, the Safe says ${onChainHash}`);
   }
-  const proposal: Proposal = {
-    version: 1,
+  const proposal: Proposal & { summary: SummaryT } = {
+    version: PROPOSAL_VERSION,
     chainId: chainId.toString(),
     safe: safeAddress,
-    registry: ethers.getAddress(options.registryAddress),
+    registry: registryAddress,
     safeNonce: safeState.nonce,
     safeTxHash,
     safeTransaction: tx,
-    summary: { ...rotation, description: describeRotation(rotation) },
+    summary,
     signatures: [],
     createdAt: new Date().toISOString(),
   };
@@ -95,7 +176,8 @@ export async function createProposal(options: CreateProposalOptions): Promise<Pr
 
 /**
  * Checks a proposal against the chain: same chain, the Safe is a Safe at the proposal's nonce, every signer is an
- * owner, the Safe owns the registry and the rotation still applies to the current operators.
+ * owner, the Safe owns the registry, and the change still applies: a rotation to the current operators, a guardian
+ * change to the guardian it expects to replace.
  *
  * @param provider The node.
  * @param proposal A proposal that passed `checkProposalIntegrity` (as every one from `readProposal` did).
@@ -133,13 +215,18 @@ export async function checkProposalOnChain(provider: ChainProvider, proposal: Pr
       `Safe ${proposal.safe} no longer owns registry ${proposal.registry} (its owner is ${owner})`,
     );
   }
-  checkRotationApplies(await registry.operators(), proposal.summary);
+  const { summary } = proposal;
+  if (summary.action === "rotateOperators") {
+    checkRotationApplies(await registry.operators(), summary);
+  } else {
+    checkGuardianChange({ owner, guardian: await registry.guardian(), operators: await registry.operators() }, summary);
+  }
   return state;
 }
 
 /** Inputs of {@link signProposal}. */
-export interface SignProposalOptions extends ChainContext {
-  proposal: Proposal;
+export interface SignProposalOptions<ProposalT extends Proposal = Proposal> extends ChainContext {
+  proposal: ProposalT;
   /** A Safe owner. */
   signer: AccountSigner;
 }
@@ -151,7 +238,9 @@ export interface SignProposalOptions extends ChainContext {
  * @throws SafeTaskError when the proposal fails {@link checkProposalOnChain}, the signer is not an owner or has already
  *   signed.
  */
-export async function signProposal(options: SignProposalOptions): Promise<Proposal> {
+export async function signProposal<ProposalT extends Proposal>(
+  options: SignProposalOptions<ProposalT>,
+): Promise<ProposalT> {
   const { proposal, signer } = options;
   checkProposalIntegrity(proposal);
   const state = await checkProposalOnChain(options.provider, proposal);
@@ -173,7 +262,7 @@ export async function signProposal(options: SignProposalOptions): Promise<Propos
   const signed = await safe.signTransaction(transaction);
   const signature = signed.getSignature(owner);
   if (signature === undefined) throw new Error(`protocol-kit returned no signature for ${owner}`);
-  const withSignature: Proposal = {
+  const withSignature: ProposalT = {
     ...proposal,
     signatures: [...proposal.signatures, { signer: owner, data: signature.data }],
   };
@@ -198,7 +287,8 @@ export interface ExecutionResult {
 
 /**
  * Executes a proposal carrying at least the Safe's threshold of owner signatures, as ONE Ethereum transaction
- * (`Safe.execTransaction` calling `rotateOperators`): every removal and addition applies together or not at all.
+ * (`Safe.execTransaction` calling `rotateOperators` or `setGuardian`): every removal and addition of a rotation
+ * applies together or not at all.
  *
  * @throws SafeTaskError when the proposal fails {@link checkProposalOnChain}, has too few signatures, or the Safe
  *   would reject it (checked by simulation before anything is sent).

@@ -6,12 +6,14 @@ import { SafeTaskError } from "./errors.js";
 export const OPERATOR_REGISTRY_ABI = [
   "function rotateOperators(address[] remove, address[] add)",
   "function revokeOperators(address[] accounts)",
+  "function setGuardian(address newGuardian)",
   "function operators() view returns (address[])",
   "function isOperator(address account) view returns (bool)",
   "function owner() view returns (address)",
   "function guardian() view returns (address)",
   "event OperatorAdded(address indexed operator)",
   "event OperatorRemoved(address indexed operator, address indexed by)",
+  "event GuardianChanged(address indexed previousGuardian, address indexed newGuardian)",
   "error RegistryNotOperator(address operator)",
   "error RegistryAlreadyOperator(address operator)",
   "error RegistryZeroAddress()",
@@ -36,25 +38,43 @@ export function encodeRotation(rotation: Rotation): string {
 }
 
 /**
- * Decodes calldata that must be a `rotateOperators` call.
+ * Encodes `setGuardian(guardian)`.
+ *
+ * @param guardian The new guardian; the zero address disables the fast revoke path.
+ */
+export function encodeGuardianChange(guardian: string): string {
+  return registryInterface.encodeFunctionData("setGuardian", [guardian]);
+}
+
+/** A registry call that the owner Safe can be asked to make. */
+export type RegistryCall = ({ action: "rotateOperators" } & Rotation) | { action: "setGuardian"; guardian: string };
+
+/**
+ * Decodes calldata that must be a `rotateOperators` or `setGuardian` call: the only registry calls a proposal may make.
  *
  * @param data The calldata.
  * @throws SafeTaskError when it is anything else.
  */
-export function decodeRotation(data: string): Rotation {
+export function decodeRegistryCall(data: string): RegistryCall {
   let parsed: ethers.TransactionDescription | null = null;
   try {
     parsed = registryInterface.parseTransaction({ data });
   } catch {
     parsed = null;
   }
-  if (parsed === null || parsed.name !== "rotateOperators") {
-    throw new SafeTaskError("the proposal's transaction data is not an OperatorRegistry.rotateOperators call");
+  if (parsed?.name === "rotateOperators") {
+    return {
+      action: "rotateOperators",
+      remove: (parsed.args[0] as string[]).map((a) => ethers.getAddress(a)),
+      add: (parsed.args[1] as string[]).map((a) => ethers.getAddress(a)),
+    };
   }
-  return {
-    remove: (parsed.args[0] as string[]).map((a) => ethers.getAddress(a)),
-    add: (parsed.args[1] as string[]).map((a) => ethers.getAddress(a)),
-  };
+  if (parsed?.name === "setGuardian") {
+    return { action: "setGuardian", guardian: ethers.getAddress(parsed.args[0] as string) };
+  }
+  throw new SafeTaskError(
+    "the proposal's transaction data is not an OperatorRegistry.rotateOperators or setGuardian call",
+  );
 }
 
 /**
@@ -111,4 +131,76 @@ export function describeRotation(rotation: Rotation): string {
   if (rotation.remove.length > 0) parts.push(`remove operator(s) ${rotation.remove.join(", ")}`);
   if (rotation.add.length > 0) parts.push(`add operator(s) ${rotation.add.join(", ")}`);
   return `${parts.join(" and ")}, in one transaction`;
+}
+
+/** A change of guardian: the one the proposal replaces (zero if none) and the new one (zero to disable). */
+export interface GuardianChange {
+  previousGuardian: string;
+  guardian: string;
+}
+
+/**
+ * Checks that `change` makes sense on the registry now: its guardian is still the one the change replaces, the change
+ * does something, and the new guardian is neither an operator (a leaked operator key could then remove every operator)
+ * nor the owner (which can already revoke).
+ *
+ * @param registry The registry's owner, guardian and operators now.
+ * @param change The change.
+ * @throws SafeTaskError naming what is wrong.
+ */
+export function checkGuardianChange(
+  registry: { owner: string; guardian: string; operators: string[] },
+  change: GuardianChange,
+): void {
+  const current = ethers.getAddress(registry.guardian);
+  if (current !== change.previousGuardian) {
+    throw new SafeTaskError(
+      `the registry's guardian is now ${guardianLabel(current)}, not ${guardianLabel(change.previousGuardian)} as ` +
+        "the proposal expects: create a new proposal",
+    );
+  }
+  if (change.guardian === current) {
+    throw new SafeTaskError(
+      change.guardian === ethers.ZeroAddress
+        ? "nothing to do: the registry has no guardian already"
+        : `nothing to do: ${change.guardian} is already the guardian`,
+    );
+  }
+  if (registry.operators.some((operator) => ethers.getAddress(operator) === change.guardian)) {
+    throw new SafeTaskError(
+      `the new guardian ${change.guardian} is an operator: a leaked operator key could then revoke every operator; ` +
+        "choose a separate account",
+    );
+  }
+  if (change.guardian === ethers.getAddress(registry.owner)) {
+    throw new SafeTaskError(
+      `the new guardian ${change.guardian} is the registry's owner, which can already revoke: choose another account, ` +
+        "or the zero address to disable the fast path",
+    );
+  }
+}
+
+/**
+ * A guardian for people: the address, or "none" for the zero address.
+ *
+ * @param guardian The address.
+ */
+export function guardianLabel(guardian: string): string {
+  return guardian === ethers.ZeroAddress ? "none" : guardian;
+}
+
+/**
+ * A one-line, human-readable description of `change`, saying what the zero address means.
+ *
+ * @param change The change.
+ */
+export function describeGuardianChange(change: GuardianChange): string {
+  if (change.guardian === ethers.ZeroAddress) {
+    return (
+      `remove guardian ${change.previousGuardian}: the zero address disables the fast revoke path ` +
+      "(only the Safe can remove operators)"
+    );
+  }
+  const was = change.previousGuardian === ethers.ZeroAddress ? "none before" : `replacing ${change.previousGuardian}`;
+  return `set guardian ${change.guardian} (${was}): it may remove operators at once, never add them`;
 }
