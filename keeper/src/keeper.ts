@@ -1,5 +1,6 @@
 // Wires the keeper: RPC, store, event sync, tx manager and scheduler in one sequential loop (so no two parts ever
-// race on the store or the nonce), plus metrics, health and a graceful stop.
+// race on the store or the nonce), plus metrics, health and a graceful stop. The one thing beside the loop is the bus
+// outbox publisher's retry while the bus is down, which touches nothing but the `bus_outbox` rows.
 import { pino, type Logger } from "pino";
 
 import { createEventBus, type EventBus } from "./bus/index.js";
@@ -18,6 +19,8 @@ const GWEI = 1_000_000_000;
 /** Ranges synced per loop iteration before the tx manager and scheduler get a turn. */
 const SYNC_STEPS_PER_ITERATION = 20;
 const MAX_BACKOFF_MS = 10_000;
+/** How long a graceful stop waits for the outbox batch in flight before it closes the bus (the batch is re-sent). */
+const OUTBOX_STOP_GRACE_MS = 5_000;
 
 export interface KeeperDeps {
   config: KeeperConfig;
@@ -40,6 +43,13 @@ export function createLogger(level: string): Logger {
     },
     pino.destination({ dest: 1, sync: true }),
   );
+}
+
+/** Waits for `promise`, at most `ms`. */
+async function withTimeout(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -162,6 +172,7 @@ export class Keeper {
           this.metrics.headLag.set(Math.max(0, head - cursor));
         },
         beforeCommit: this.shared ? (tx) => leases.fence(tx, SYNC_LEASE) : undefined,
+        onOutboxDepth: (depth) => this.metrics.busOutboxDepth.set(depth),
       },
     );
     this.txManager = new TxManager(
@@ -340,6 +351,8 @@ export class Keeper {
 
   private setSyncLeader(leader: boolean): void {
     this.metrics.syncLeader.set(leader ? 1 : 0);
+    // The outbox is the leader's to drain (and to report).
+    if (!leader) this.metrics.busOutboxDepth.set(0);
     if (leader !== this.syncLeader && this.shared) {
       const fields = { instanceId: this.config.instanceId };
       if (leader) this.logger.info(fields, "sync leader: this instance syncs events and publishes them to the bus");
@@ -398,9 +411,14 @@ export class Keeper {
     this.phase = "stopping";
     this.stopController.abort();
     await this.loop?.catch(() => {});
+    // The batch in flight gets a moment to be confirmed; after that, closing the bus ends it (rows not deleted are
+    // published again by the next start or the next leader).
+    const draining = this.sync?.outbox.stop();
+    await withTimeout(draining, OUTBOX_STOP_GRACE_MS);
+    await this.busInstance?.close().catch(() => {});
+    await draining;
     // Hand the sync over at once instead of after the lease expires.
     if (this.shared && this.syncLeader) await this.leases?.release(SYNC_LEASE).catch(() => {});
-    await this.busInstance?.close().catch(() => {});
     if (this.db && !this.deps.db) await this.db.close();
     await this.metricsServer?.close();
     this.phase = "stopped";

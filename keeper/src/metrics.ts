@@ -42,6 +42,10 @@ export class KeeperMetrics {
     "keeper_sync_leader",
     "1 while this instance holds the sync lease (syncs events and publishes them); always 1 on the embedded store",
   );
+  readonly busOutboxDepth = this.gauge(
+    "keeper_bus_outbox_depth",
+    "Bus messages (events and retractions) committed to the store and not yet confirmed by the bus; measured by the sync leader, 0 on other instances",
+  );
   readonly rpcErrors = new Counter({
     name: "keeper_rpc_errors_total",
     help: "Failed JSON-RPC calls by method and kind",

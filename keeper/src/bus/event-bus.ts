@@ -18,9 +18,10 @@ export interface ChainEvent {
 }
 
 /**
- * Where synced events go besides the store. `publish` resolves only once every event is durably accepted
- * (for RabbitMQ: publisher-confirmed), because the sync cursor advances right after it. `retract` announces
- * events that a reorg removed. Both must be idempotent: after a crash the same events may be sent again.
+ * Where synced events go besides the store (through the outbox, bus/outbox.ts). `publish` resolves only once every
+ * event is durably accepted (for RabbitMQ: publisher-confirmed), because the outbox deletes the rows right after it.
+ * `retract` announces events that a reorg removed. Both must be idempotent: after a crash the same events may be
+ * sent again.
  * `sequence` orders the publications of one event id (a block reorged out may come back with the same hash): a new
  * publication has a higher one than every earlier publication of its events, a re-send the same one (messages.ts).
  */

@@ -10,7 +10,7 @@ export interface EventBusConfig {
   rabbitmqUrl?: string;
   /** Topic exchange name; [recurring-billing.events]. */
   exchange?: string;
-  /** [30000] how long one publish keeps retrying before the sync loop must retry the batch. */
+  /** [30000] how long one publish keeps retrying before the batch stays in the outbox for a later retry. */
   publishTimeoutMs?: number;
 }
 

@@ -1,9 +1,9 @@
 /**
  * EventBus on a RabbitMQ topic exchange. `publish`/`retract` resolve only once the broker confirmed every message
- * (publisher confirms on persistent messages to a durable exchange), because the sync loop advances its cursor right
- * after. A dropped connection is re-opened with bounded exponential backoff and the whole batch is sent again
- * (with the same sequence, which consumers absorb); if that does not succeed within `publishTimeoutMs` the call rejects, so the sync
- * loop retries the batch later instead of advancing.
+ * (publisher confirms on persistent messages to a durable exchange), because the outbox publisher deletes the batch
+ * right after. A dropped connection is re-opened with bounded exponential backoff and the whole batch is sent again
+ * (with the same sequence, which consumers absorb); if that does not succeed within `publishTimeoutMs` the call
+ * rejects, so the batch stays in the outbox and is retried later.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 

@@ -124,6 +124,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE sync_cursor ADD COLUMN reorgs bigint NOT NULL DEFAULT 0
     `,
   },
+  {
+    version: 4,
+    name: "transactional outbox for the event bus",
+    sql: `
+      -- What the bus still has to get, written in the transaction that stores the events (kind 'event') or deletes
+      -- them in a rollback (kind 'removed'), so the bus follows exactly what the store committed. Published in id
+      -- order and deleted once the bus confirmed them (bus/outbox.ts). Only the sync-lease holder writes, fenced in
+      -- each transaction before its first insert, so ids are allocated in commit order and the publisher never reads
+      -- past a row that commits later.
+      CREATE TABLE bus_outbox (
+        id bigserial PRIMARY KEY,
+        kind text NOT NULL CHECK (kind IN ('event', 'removed')),
+        sequence bigint NOT NULL CHECK (sequence >= 0),
+        event jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )
+    `,
+  },
 ];
 
 /** Applies every migration newer than the store's version; returns the versions applied. */

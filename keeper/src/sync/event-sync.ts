@@ -1,10 +1,12 @@
 // Event sync: polls eth_getLogs over bounded ranges `confirmations` behind the head, detects reorgs by comparing
 // stored block hashes with the chain, rolls derived state back to the common ancestor, and advances the cursor only
-// in the store transaction that records the events.
+// in the store transaction that records the events. That transaction also queues the new events for the bus (a
+// rollback's, the retractions), and the outbox publisher sends them once committed: the bus follows the store.
 import type { Logger } from "pino";
 
 import type { ChainEvent, EventBus } from "../bus/event-bus.js";
 import { publicationSequence } from "../bus/messages.js";
+import { enqueue, type OutboxOptions, OutboxPublisher } from "../bus/outbox.js";
 import { type BlockHeader, classifyRpcError, mapLimit, type RpcClient, suggestedRange } from "../rpc.js";
 import { type Db, toNumber } from "../store/index.js";
 import { decodeLog } from "./decode.js";
@@ -20,6 +22,8 @@ export interface EventSyncOptions {
   /** Blocks near the head whose hashes are all checked and kept; reorgs deeper than this force a full resync. */
   reorgWindow: number;
   range: { initial: number; min: number; max: number };
+  /** Tuning of the bus outbox publisher (bus/outbox.ts). */
+  outbox?: OutboxOptions;
 }
 
 export interface EventSyncHooks {
@@ -27,16 +31,19 @@ export interface EventSyncHooks {
   onReorg?(depth: number): void;
   onProgress?(cursor: number, head: number): void;
   /**
-   * Runs first in every store transaction that moves the cursor; throwing aborts it. With several keeper instances
-   * it checks the sync lease, so a leader that lost its lease never commits over its successor's work.
+   * Runs first in every store transaction that moves the cursor or deletes published outbox rows; throwing aborts
+   * it. With several keeper instances it checks the sync lease, so a leader that lost its lease never commits over
+   * its successor's work and stops draining the outbox.
    */
   beforeCommit?(tx: Db): Promise<void>;
+  /** Bus messages committed and not yet confirmed by the bus, whenever measured. */
+  onOutboxDepth?(depth: number): void;
 }
 
 export interface Cursor {
   number: number;
   hash: string | null;
-  /** Reorg rollbacks committed so far: the bus sequence of what is published from here derives from it. */
+  /** Reorg rollbacks committed so far: the bus sequence of what is stored from here derives from it. */
   reorgs: number;
 }
 
@@ -58,16 +65,22 @@ class RetryRangeError extends Error {}
 
 export class EventSync {
   readonly sizer: RangeSizer;
+  /** Sends what the sync committed to the bus (only while this instance syncs). */
+  readonly outbox: OutboxPublisher;
 
   constructor(
     private readonly db: Db,
     private readonly rpc: RpcClient,
-    private readonly bus: EventBus,
+    bus: EventBus,
     private readonly options: EventSyncOptions,
     private readonly logger: Logger,
     private readonly hooks: EventSyncHooks = {},
   ) {
     this.sizer = new RangeSizer(options.range.min, options.range.max, options.range.initial, TARGET_LOGS_PER_RANGE);
+    this.outbox = new OutboxPublisher(db, bus, logger, options.outbox, {
+      beforeDelete: hooks.beforeCommit,
+      onDepth: hooks.onOutboxDepth,
+    });
   }
 
   /** The last synced block (startBlock - 1 before the first range). */
@@ -90,8 +103,12 @@ export class EventSync {
     return { head, cursor, caughtUp: cursor >= head - this.options.confirmations - slackBlocks };
   }
 
-  /** Syncs until caught up (or `maxSteps` ranges), checking `shouldStop` between ranges. */
+  /**
+   * Publishes what earlier steps (or a keeper that died) committed, then syncs until caught up (or `maxSteps`
+   * ranges), checking `shouldStop` between ranges.
+   */
   async catchUp(maxSteps: number, shouldStop: () => boolean): Promise<SyncStepResult> {
+    await this.outbox.publishCommitted();
     let result = await this.step();
     for (let i = 1; i < maxSteps && !result.caughtUp && !shouldStop(); i++) result = await this.step();
     return result;
@@ -176,9 +193,6 @@ export class EventSync {
       .filter((event): event is ChainEvent => event !== undefined);
 
     const last = byNumber.get(to) as BlockHeader;
-    // Delivered before the cursor moves: after a crash the same events are published again, with the same sequence
-    // (no rollback committed in between), which consumers absorb.
-    await this.bus.publish(events, publicationSequence("event", cursor.reorgs));
     const fresh = await this.db.transaction(async (tx) => {
       await this.hooks.beforeCommit?.(tx);
       // Bounded statements: one giant INSERT grows the store's (PGlite: WASM) memory for good.
@@ -193,17 +207,21 @@ export class EventSync {
          ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash`,
         [kept.map((h) => String(h.number)), kept.map((h) => h.hash), kept.map((h) => h.parentHash)],
       );
-      await tx.query(
+      const [{ reorgs }] = await tx.query<{ reorgs: unknown }>(
         `INSERT INTO sync_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
-         ON CONFLICT (id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash`,
+         ON CONFLICT (id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash
+         RETURNING reorgs`,
         [to, last.hash],
       );
+      // Only the events new to the store: one publication per insert, as one retraction per delete.
+      await enqueue(tx, "event", publicationSequence("event", toNumber(reorgs)), stored);
       await tx.query("DELETE FROM blocks WHERE number < $1", [to - this.options.reorgWindow]);
       return stored;
     });
     this.sizer.grow(logCount);
     if (fresh.length > 0) this.hooks.onEvents?.(fresh.length);
     this.logger.debug({ from, to, events: events.length, stored: fresh.length }, "range synced");
+    await this.outbox.publishCommitted();
   }
 
   /** Finds the newest stored block still on the chain and rolls everything after it back. */
@@ -243,15 +261,15 @@ export class EventSync {
          RETURNING reorgs`,
         [ancestor.number, ancestor.hash],
       );
-      // Retracted before the commit, with the sequence of this rollback: if the commit fails, the next step rolls
-      // back again and re-sends the same retraction.
-      await this.bus.retract(removed, publicationSequence("removed", toNumber(reorgs)));
+      // Queued with the sequence of this rollback, published once it committed.
+      await enqueue(tx, "removed", publicationSequence("removed", toNumber(reorgs)), removed);
       this.logger.warn(
         { depth, from: cursor.number, ancestor: ancestor.number, removedEvents: removed.length },
         "reorg detected: rolled back to the common ancestor",
       );
     });
     this.hooks.onReorg?.(depth);
+    await this.outbox.publishCommitted();
   }
 }
 

@@ -1,15 +1,18 @@
-// The sequence numbers the event sync puts on bus publications, end to end into the example Charged ledger: a block
-// reorged out and back (the same hash, so the same event ids), keeper restarts that re-send what they published, and
-// the broker's redeliveries and reorderings. The chain is scripted, so a branch can come back block for block.
+// What the event sync delivers to the bus, end to end into the example Charged ledger: the sequence numbers of a block
+// reorged out and back (the same hash, so the same event ids), the transactional outbox (the bus gets exactly what the
+// store committed, across keeper deaths before and after a commit, a bus that is down, and a deposed leader), and the
+// broker's redeliveries and reorderings. The chain is scripted, so a branch can come back block for block.
 import { expect } from "chai";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 
 import { ChargedLedger, openPgliteDatabase, type SqlDatabase } from "../../../keeper/src/bus/charged-consumer.js";
 import { type ChainEvent, type EventBus, InProcessEventBus } from "../../../keeper/src/bus/event-bus.js";
 import type { BusMessageKind } from "../../../keeper/src/bus/messages.js";
+import type { OutboxOptions } from "../../../keeper/src/bus/outbox.js";
+import { KeeperMetrics } from "../../../keeper/src/metrics.js";
 import { type Eip1193Provider, RpcClient } from "../../../keeper/src/rpc.js";
 import { bindStore, type Db, migrate, PgliteDb } from "../../../keeper/src/store/index.js";
-import { EventSync, type EventSyncHooks } from "../../../keeper/src/sync/event-sync.js";
+import { EventSync, type EventSyncHooks, type EventSyncOptions } from "../../../keeper/src/sync/event-sync.js";
 import { billingInterface } from "../../../keeper/src/sync/decode.js";
 
 const CHAIN_ID = 31337;
@@ -121,8 +124,54 @@ function recordingBus(): { bus: InProcessEventBus; messages: Message[] } {
   return { bus, messages };
 }
 
+/** A bus in front of `target` that rejects everything while `down` (a broker that does not confirm). */
+function flakyBus(target: EventBus): EventBus & { down: boolean; batches: number[] } {
+  const bus = {
+    down: false,
+    /** The size of every publication it passed on. */
+    batches: [] as number[],
+    async publish(events: readonly ChainEvent[], sequence: number) {
+      if (bus.down) throw new Error("broker down");
+      bus.batches.push(events.length);
+      await target.publish(events, sequence);
+    },
+    async retract(events: readonly ChainEvent[], sequence: number) {
+      if (bus.down) throw new Error("broker down");
+      bus.batches.push(events.length);
+      await target.retract(events, sequence);
+    },
+    close: async () => {},
+  };
+  return bus;
+}
+
+/** A bus on which the keeper dies before the broker confirms anything. */
+const deadBus: EventBus = {
+  publish: async () => {
+    throw new Error("killed");
+  },
+  retract: async () => {
+    throw new Error("killed");
+  },
+  close: async () => {},
+};
+
+/** A logger that keeps its warnings. */
+function warningLogger(): { logger: Logger; warnings: string[] } {
+  const warnings: string[] = [];
+  const stream = { write: (line: string) => warnings.push((JSON.parse(line) as { msg: string }).msg) };
+  return { logger: pino({ level: "warn" }, stream), warnings };
+}
+
+interface SyncSetup {
+  hooks?: EventSyncHooks;
+  outbox?: OutboxOptions;
+  range?: EventSyncOptions["range"];
+  logger?: Logger;
+}
+
 /** A keeper's event sync on `db` (a restart is a new one on the same store). */
-function keeperSync(db: Db, chain: ScriptedChain, bus: EventBus, hooks: EventSyncHooks = {}): EventSync {
+function keeperSync(db: Db, chain: ScriptedChain, bus: EventBus, setup: SyncSetup = {}): EventSync {
   return new EventSync(
     db,
     new RpcClient(chain, { retries: 0 }),
@@ -133,11 +182,33 @@ function keeperSync(db: Db, chain: ScriptedChain, bus: EventBus, hooks: EventSyn
       startBlock: 1,
       confirmations: 0,
       reorgWindow: 64,
-      range: { initial: 100, min: 1, max: 1000 },
+      range: setup.range ?? { initial: 100, min: 1, max: 1000 },
+      outbox: setup.outbox,
     },
-    logger,
-    hooks,
+    setup.logger ?? logger,
+    setup.hooks,
   );
+}
+
+/** `subscriptionId:kind:sequence` of each message: what a consumer sees, in order. */
+const described = (messages: readonly Message[]) =>
+  messages.map((m) => `${m.event.args.subscriptionId}:${m.kind}:${m.sequence}`);
+
+async function outboxDepth(db: Db): Promise<number> {
+  const [{ n }] = await db.query<{ n: unknown }>("SELECT count(*) AS n FROM bus_outbox");
+  return Number(n);
+}
+
+async function storedEventIds(db: Db): Promise<string[]> {
+  return (await db.query<{ id: string }>("SELECT id FROM events ORDER BY block_number, log_index")).map((r) => r.id);
+}
+
+async function until(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 const syncAll = (sync: EventSync) => sync.catchUp(50, () => false);
@@ -240,66 +311,236 @@ describe("Keeper bus sequence numbers (sync to ledger)", function () {
     expect(await ledger.revenue()).to.deep.equal(revenueOf([1, 2, 7]));
   });
 
-  it("re-sends with the same sequence after a crash between publishing and committing, so nothing counts twice", async function () {
+  it("publishes on restart exactly the events a keeper stored before it died, once", async function () {
     const chain = new ScriptedChain(branchA());
+    // The keeper commits the range, then dies before the broker confirmed anything.
+    await keeperSync(db, chain, deadBus).step();
+    expect(await outboxDepth(db)).to.equal(3);
+
     const { bus, messages } = recordingBus();
-    // The keeper dies after the broker confirmed a range, before its store transaction commits.
-    const crashing = keeperSync(db, chain, bus, {
-      beforeCommit: async () => {
-        throw new Error("killed");
-      },
-    });
-    const error = await crashing.step().catch((e: Error) => e);
-    expect(error).to.have.property("message", "killed");
-    const beforeRestart = messages.length;
-    expect(beforeRestart).to.equal(3);
+    await syncAll(keeperSync(db, chain, bus));
+    expect(messages.map((m) => m.event.id)).to.deep.equal(await storedEventIds(db));
+    expect(described(messages)).to.deep.equal(["1:event:1", "2:event:1", "7:event:1"]);
+    expect(await outboxDepth(db)).to.equal(0);
 
-    const restarted = keeperSync(db, chain, bus);
-    await syncAll(restarted);
-    expect(messages.slice(beforeRestart).map((m) => [m.event.id, m.kind, m.sequence])).to.deep.equal(
-      messages.slice(0, beforeRestart).map((m) => [m.event.id, m.kind, m.sequence]),
-    );
-
-    const outcomes = await deliver(messages);
-    expect(outcomes).to.deep.equal(["applied", "applied", "applied", "duplicate", "duplicate", "duplicate"]);
+    expect(await deliver(messages)).to.deep.equal(["applied", "applied", "applied"]);
     expect(await ledger.revenue()).to.deep.equal(revenueOf([1, 2, 7]));
   });
 
-  it("re-sends a retraction with the same sequence when the keeper dies before its rollback commits", async function () {
+  it("publishes nothing when the store transaction fails, so no crash can land between publish and commit", async function () {
     const chain = new ScriptedChain(branchA());
     const { bus, messages } = recordingBus();
-    await syncAll(keeperSync(db, chain, bus));
-    chain.blocks = branchB();
-
-    // The retraction reaches the broker, then the keeper dies before the rollback commits.
-    const dying: EventBus = {
-      publish: (events, sequence) => bus.publish(events, sequence),
-      retract: async (events, sequence) => {
-        await bus.retract(events, sequence);
+    const killed = {
+      beforeCommit: async () => {
         throw new Error("killed");
       },
-      close: async () => {},
     };
     expect(
-      await keeperSync(db, chain, dying)
+      await keeperSync(db, chain, bus, { hooks: killed })
         .step()
         .catch((e: Error) => e.message),
     ).to.equal("killed");
-    const firstRetraction = messages.filter((m) => m.kind === "removed");
-    expect(firstRetraction.map((m) => m.sequence)).to.deep.equal([2, 2, 2]);
+    expect(messages, "a failed range commit").to.deep.equal([]);
+    expect(await outboxDepth(db)).to.equal(0);
 
     await syncAll(keeperSync(db, chain, bus));
-    const retractions = messages.filter((m) => m.kind === "removed");
-    expect(retractions.map((m) => [m.event.id, m.sequence])).to.deep.equal(
-      [...firstRetraction, ...firstRetraction].map((m) => [m.event.id, 2]),
-    );
-    // Block A comes back: published after the committed rollback, above its retraction.
-    chain.blocks = branch("aa", 3, 10, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] });
+    expect(described(messages)).to.deep.equal(["1:event:1", "2:event:1", "7:event:1"]);
+
+    // A rollback whose commit fails retracts nothing; the chain then flips back before the next step.
+    chain.blocks = branchB();
+    expect(
+      await keeperSync(db, chain, bus, { hooks: killed })
+        .step()
+        .catch((e: Error) => e.message),
+    ).to.equal("killed");
+    chain.blocks = branch("aa", 3, 9, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] });
     await syncAll(keeperSync(db, chain, bus));
+    expect(described(messages), "no retraction, no second publication").to.deep.equal([
+      "1:event:1",
+      "2:event:1",
+      "7:event:1",
+    ]);
 
     await deliver(messages);
     expect(await ledger.revenue()).to.deep.equal(revenueOf([1, 2, 7]));
     const [{ reorgs }] = await db.query<{ reorgs: unknown }>("SELECT reorgs FROM sync_cursor");
-    expect(Number(reorgs)).to.equal(2);
+    expect(Number(reorgs)).to.equal(0);
+  });
+
+  it("retracts after a reorg the events a dead keeper had committed and not published", async function () {
+    const chain = new ScriptedChain(branchA());
+    await keeperSync(db, chain, deadBus).step();
+    // Branch A is reorged out while the keeper is down.
+    chain.blocks = branchB();
+
+    const { bus, messages } = recordingBus();
+    await syncAll(keeperSync(db, chain, bus));
+    expect(described(messages)).to.deep.equal([
+      "1:event:1",
+      "2:event:1",
+      "7:event:1",
+      "1:removed:2",
+      "2:removed:2",
+      "7:removed:2",
+      "9:event:3",
+    ]);
+    await deliver(messages);
+    expect(await ledger.revenue()).to.deep.equal(revenueOf([9]));
+  });
+
+  it("publishes nothing of a branch whose commit died, when that branch is reorged out before the restart", async function () {
+    const chain = new ScriptedChain(branchA());
+    const { bus, messages } = recordingBus();
+    const dying = keeperSync(db, chain, bus, {
+      hooks: {
+        beforeCommit: async () => {
+          throw new Error("killed");
+        },
+      },
+    });
+    expect(await dying.step().catch((e: Error) => e.message)).to.equal("killed");
+    chain.blocks = branchB();
+    await syncAll(keeperSync(db, chain, bus));
+    expect(described(messages)).to.deep.equal(["9:event:1"]);
+    await deliver(messages);
+    expect(await ledger.revenue()).to.deep.equal(revenueOf([9]));
+  });
+
+  it("keeps syncing while the bus is down, then drains the grown outbox in order in bounded batches", async function () {
+    const { bus: inProcess, messages } = recordingBus();
+    const bus = flakyBus(inProcess);
+    const metrics = new KeeperMetrics();
+    const depths: number[] = [];
+    const { logger: warnLogger, warnings } = warningLogger();
+    const chain = new ScriptedChain(branchA());
+    const sync = keeperSync(db, chain, bus, {
+      // Two blocks per range: one commit each, so the outbox grows step by step.
+      range: { initial: 2, min: 1, max: 2 },
+      outbox: { batchSize: 2, initialRetryDelayMs: 1, maxRetryDelayMs: 5, depthIntervalMs: 0, warnIntervalMs: 0 },
+      hooks: {
+        onOutboxDepth: (depth) => {
+          depths.push(depth);
+          metrics.busOutboxDepth.set(depth);
+        },
+      },
+      logger: warnLogger,
+    });
+
+    bus.down = true;
+    await syncAll(sync);
+    expect((await sync.cursor()).number, "synced to the head").to.equal(6);
+    chain.blocks = branchB();
+    await syncAll(sync);
+    chain.blocks = branch("aa", 3, 9, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] });
+    await syncAll(sync);
+    expect((await sync.cursor()).number, "synced to the head").to.equal(8);
+    expect(messages, "nothing got through").to.deep.equal([]);
+    expect(await outboxDepth(db)).to.equal(11);
+    expect(depths.at(-1)).to.equal(11);
+    expect(depths, "the depth only grows while the bus is down").to.deep.equal([...depths].sort((a, b) => a - b));
+    expect(await metrics.registry.getSingleMetricAsString("keeper_bus_outbox_depth")).to.contain(
+      "keeper_bus_outbox_depth 11",
+    );
+    expect(warnings).to.include("bus outbox growing: committed events wait until the event bus confirms them");
+
+    // The broker is back: the keeper's next passes retry in the background and the outbox drains.
+    bus.down = false;
+    await until("the outbox drained", async () => {
+      await syncAll(sync);
+      return (await outboxDepth(db)) === 0;
+    });
+    await sync.outbox.stop();
+    expect(described(messages)).to.deep.equal([
+      "1:event:1",
+      "2:event:1",
+      "7:event:1",
+      "1:removed:2",
+      "2:removed:2",
+      "7:removed:2",
+      "9:event:3",
+      "9:removed:4",
+      "1:event:5",
+      "2:event:5",
+      "7:event:5",
+    ]);
+    expect(Math.max(...bus.batches), "no publication above the batch size").to.equal(2);
+    expect(await metrics.registry.getSingleMetricAsString("keeper_bus_outbox_depth")).to.contain(
+      "keeper_bus_outbox_depth 0",
+    );
+    await deliver(messages);
+    expect(await ledger.revenue()).to.deep.equal(revenueOf([1, 2, 7]));
+  });
+
+  it("waits for a bus that does not answer at most waitMs per commit, and syncs on", async function () {
+    const chain = new ScriptedChain(branchA());
+    const { bus: inProcess, messages } = recordingBus();
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    // Accepts the connection but confirms nothing until `answer` (a stalled broker).
+    const stalled: EventBus = {
+      publish: async (events, sequence) => {
+        await answered;
+        await inProcess.publish(events, sequence);
+      },
+      retract: async (events, sequence) => {
+        await answered;
+        await inProcess.retract(events, sequence);
+      },
+      close: async () => {},
+    };
+    const sync = keeperSync(db, chain, stalled, { range: { initial: 2, min: 1, max: 2 }, outbox: { waitMs: 50 } });
+    const started = Date.now();
+    await syncAll(sync);
+    const elapsedMs = Date.now() - started;
+    expect((await sync.cursor()).number, "synced to the head").to.equal(6);
+    expect(elapsedMs, "three commits, each waiting 50 ms at most").to.be.below(3_000);
+    expect(messages).to.deep.equal([]);
+
+    answer();
+    expect(await sync.outbox.drain()).to.equal(true);
+    expect(described(messages)).to.deep.equal(["1:event:1", "2:event:1", "7:event:1"]);
+    expect(await outboxDepth(db)).to.equal(0);
+  });
+
+  it("lets a deposed leader's drain stop at the lease fence; its successor re-sends the batch, absorbed", async function () {
+    const chain = new ScriptedChain(branchA());
+    const { bus: inProcess, messages } = recordingBus();
+    // The lease moves to another instance while this one publishes: its delete's fence fails.
+    let deposed = false;
+    const deposing: EventBus = {
+      publish: async (events, sequence) => {
+        await inProcess.publish(events, sequence);
+        deposed = true;
+      },
+      retract: (events, sequence) => inProcess.retract(events, sequence),
+      close: async () => {},
+    };
+    const fence = async () => {
+      if (deposed) throw new Error('lease "sync" is no longer held by keeper-1: another keeper instance took over');
+    };
+    const leader = keeperSync(db, chain, deposing, { hooks: { beforeCommit: fence } });
+    await syncAll(leader);
+    expect(leader.outbox.failing).to.equal(true);
+    expect(await outboxDepth(db), "the rows stay for the successor").to.equal(3);
+
+    await syncAll(keeperSync(db, chain, inProcess));
+    expect(described(messages)).to.deep.equal([
+      "1:event:1",
+      "2:event:1",
+      "7:event:1",
+      "1:event:1",
+      "2:event:1",
+      "7:event:1",
+    ]);
+    expect(await outboxDepth(db)).to.equal(0);
+    expect(await deliver(messages)).to.deep.equal([
+      "applied",
+      "applied",
+      "applied",
+      "duplicate",
+      "duplicate",
+      "duplicate",
+    ]);
+    expect(await ledger.revenue()).to.deep.equal(revenueOf([1, 2, 7]));
   });
 });
