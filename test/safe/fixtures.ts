@@ -14,6 +14,8 @@ export const PERIOD = 30n * DAY;
 
 /** The private keys of the Safe's three owners, one per person; each test signer object gets exactly one. */
 export const OWNER_KEYS = ["alice", "bob", "carol"].map((name) => ethers.id(`safe owner ${name}`));
+/** The owners as separate signer objects, each holding only its own key (as on their own machines). */
+export const [alice, bob, carol] = OWNER_KEYS.map((privateKey) => ({ privateKey }));
 
 /**
  * A 2-of-3 Safe (Safe 1.5.0 contracts from `@safe-global/safe-smart-account`, owners holding {@link OWNER_KEYS}) that
@@ -72,4 +74,12 @@ export async function expectRejectedWithoutTransaction(action: () => Promise<unk
   expect(error, "expected the call to fail").to.be.instanceOf(Error);
   expect((error as Error).message).to.match(message);
   expect(await ethers.provider.getBlockNumber(), "a transaction was sent").to.equal(before);
+}
+
+/** {@link safeOwnedRegistryFixture}, with the connection context and executor the proposal functions take. */
+export async function safeProposalSetup() {
+  const fixture = await networkHelpers.loadFixture(safeOwnedRegistryFixture);
+  const context = { provider, contractNetworks: fixture.contractNetworks };
+  const executor = { nodeAccount: fixture.executor.address };
+  return { fixture, context, executor };
 }

@@ -11,21 +11,17 @@ import {
 import { describeGuardianChange } from "../../tasks/safe/lib/registry.js";
 import { openSafe } from "../../tasks/safe/lib/safe-account.js";
 import {
-  OWNER_KEYS,
+  alice,
+  bob,
+  carol,
   ethers,
   expectRejectedWithoutTransaction,
-  networkHelpers,
   provider,
-  safeOwnedRegistryFixture,
+  safeProposalSetup,
 } from "./fixtures.js";
 
-/** Each owner is a separate signer object holding only its own key. */
-const [alice, bob, carol] = OWNER_KEYS.map((privateKey) => ({ privateKey }));
-
 async function setup() {
-  const fixture = await networkHelpers.loadFixture(safeOwnedRegistryFixture);
-  const context = { provider, contractNetworks: fixture.contractNetworks };
-  const executor = { nodeAccount: fixture.executor.address };
+  const { fixture, context, executor } = await safeProposalSetup();
   const proposeGuardian = (guardian: string) =>
     createGuardianProposal({ ...context, registryAddress: fixture.registryAddress, guardian });
   const signBy = async <ProposalT extends Proposal>(proposal: ProposalT, ...signers: { privateKey: string }[]) => {

@@ -9,15 +9,10 @@ import {
   signProposal,
 } from "../../tasks/safe/lib/proposal.js";
 import { describeGuardianChange } from "../../tasks/safe/lib/registry.js";
-import { OWNER_KEYS, networkHelpers, provider, safeOwnedRegistryFixture } from "./fixtures.js";
-
-/** Each owner is a separate signer object holding only its own key. */
-const [alice, bob, carol] = OWNER_KEYS.map((privateKey) => ({ privateKey }));
+import { alice, bob, carol, safeProposalSetup } from "./fixtures.js";
 
 async function setup() {
-  const fixture = await networkHelpers.loadFixture(safeOwnedRegistryFixture);
-  const context = { provider, contractNetworks: fixture.contractNetworks };
-  const executor = { nodeAccount: fixture.executor.address };
+  const { fixture, context, executor } = await safeProposalSetup();
   const propose = () =>
     createProposal({
       ...context,

@@ -4,22 +4,10 @@ import { parseAddressList } from "../../tasks/safe/lib/addresses.js";
 import { computeSafeTxHash, parseProposal, type Proposal } from "../../tasks/safe/lib/proposal-file.js";
 import { createProposal, executeProposal, signProposal } from "../../tasks/safe/lib/proposal.js";
 import { readSafeState } from "../../tasks/safe/lib/safe-account.js";
-import {
-  OWNER_KEYS,
-  ethers,
-  expectRejectedWithoutTransaction,
-  networkHelpers,
-  provider,
-  safeOwnedRegistryFixture,
-} from "./fixtures.js";
-
-/** Each owner is a separate signer object holding only its own key. */
-const [alice, bob, carol] = OWNER_KEYS.map((privateKey) => ({ privateKey }));
+import { alice, bob, carol, ethers, expectRejectedWithoutTransaction, safeProposalSetup } from "./fixtures.js";
 
 async function setup() {
-  const fixture = await networkHelpers.loadFixture(safeOwnedRegistryFixture);
-  const context = { provider, contractNetworks: fixture.contractNetworks };
-  const executor = { nodeAccount: fixture.executor.address };
+  const { fixture, context, executor } = await safeProposalSetup();
   /** A proposal replacing the fixture's operator by `newOperator`. */
   const propose = (changes: { remove?: string[]; add?: string[] } = {}) =>
     createProposal({
