@@ -261,17 +261,24 @@ describe("Keeper bus sequence numbers (sync to ledger)", function () {
   // Branch A charges subscriptions 1 and 2 in block 3 and 7 in block 5; branch B forks at block 3, charges 9.
   const branchA = () => branch("aa", 3, 7, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] });
   const branchB = () => branch("bb", 3, 8, { 4: [chargedLog(9)] });
+  /** Branch A again, one block longer, so it wins back. */
+  const branchAAgain = () => branch("aa", 3, 9, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] });
+
+  /** Syncs branch A, then B (A reorged out), then A again (B reorged out). */
+  async function syncABA(sync: EventSync, chain: ScriptedChain): Promise<void> {
+    chain.blocks = branchA();
+    await syncAll(sync);
+    chain.blocks = branchB();
+    await syncAll(sync);
+    chain.blocks = branchAAgain();
+    await syncAll(sync);
+  }
 
   it("publishes an event again with a higher sequence when its block comes back (A→B→A), so it ends applied once", async function () {
     const chain = new ScriptedChain(branchA());
     const { bus, messages } = recordingBus();
     const sync = keeperSync(db, chain, bus);
-
-    await syncAll(sync);
-    chain.blocks = branchB();
-    await syncAll(sync);
-    chain.blocks = branch("aa", 3, 9, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] }); // A, longer
-    await syncAll(sync);
+    await syncABA(sync, chain);
 
     const charge1 = messages.filter((m) => m.event.args.subscriptionId === "1");
     expect(charge1.map((m) => [m.kind, m.sequence])).to.deep.equal([
@@ -296,11 +303,7 @@ describe("Keeper bus sequence numbers (sync to ledger)", function () {
     const chain = new ScriptedChain(branchA());
     const { bus, messages } = recordingBus();
     const sync = keeperSync(db, chain, bus);
-    await syncAll(sync);
-    chain.blocks = branchB();
-    await syncAll(sync);
-    chain.blocks = branch("aa", 3, 9, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] });
-    await syncAll(sync);
+    await syncABA(sync, chain);
 
     // Retractions first (requeued events arrive late), then everything again in publication order.
     const retractionsFirst = [
@@ -353,7 +356,7 @@ describe("Keeper bus sequence numbers (sync to ledger)", function () {
         .step()
         .catch((e: Error) => e.message),
     ).to.equal("killed");
-    chain.blocks = branch("aa", 3, 9, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] });
+    chain.blocks = branchAAgain();
     await syncAll(keeperSync(db, chain, bus));
     expect(described(messages), "no retraction, no second publication").to.deep.equal([
       "1:event:1",
@@ -431,7 +434,7 @@ describe("Keeper bus sequence numbers (sync to ledger)", function () {
     expect((await sync.cursor()).number, "synced to the head").to.equal(6);
     chain.blocks = branchB();
     await syncAll(sync);
-    chain.blocks = branch("aa", 3, 9, { 3: [chargedLog(1, 0), chargedLog(2, 1)], 5: [chargedLog(7)] });
+    chain.blocks = branchAAgain();
     await syncAll(sync);
     expect((await sync.cursor()).number, "synced to the head").to.equal(8);
     expect(messages, "nothing got through").to.deep.equal([]);
