@@ -52,6 +52,32 @@ async function withTimeout(promise: Promise<unknown> | undefined, ms: number): P
   clearTimeout(timer);
 }
 
+/**
+ * Runs `fn` every `ms` until stopped: each run starts `ms` after the previous one ended, so runs never overlap. `fn`
+ * must not throw. The timer does not hold the process open; `stop` waits for the run in progress.
+ */
+function every(ms: number, fn: () => Promise<void>): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      running = fn().finally(() => {
+        running = undefined;
+        if (!stopped) schedule();
+      });
+    }, ms).unref();
+  };
+  schedule();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
@@ -69,6 +95,8 @@ export class Keeper {
   private db?: Db;
   private busInstance?: EventBus;
   private leases?: Leases;
+  /** Renews the leases between loop passes (shared store only), so a long pass does not let them lapse. */
+  private leaseHeartbeat?: { stop(): Promise<void> };
   /** Several instances share the store (PostgreSQL): only the holder of the sync lease syncs and publishes. */
   private shared = false;
   private syncLeader?: boolean;
@@ -142,6 +170,7 @@ export class Keeper {
     this.leases = leases;
     // Claims a previous process with this key left behind: kept for its transactions in flight, dropped otherwise.
     await leases.renewInFlight({ dropIdle: true });
+    if (this.shared) this.leaseHeartbeat = every((config.leases.ttlSeconds * 1000) / 3, () => this.renewLeases());
 
     if (this.busInstance === undefined) {
       const bus = await this.retrying("event bus", () =>
@@ -349,6 +378,22 @@ export class Keeper {
     return leader;
   }
 
+  /**
+   * The heartbeat: renews the sync lease (when this instance leads) and every work lease it holds, whatever the loop
+   * is doing. A lost sync lease makes this instance a follower (the next pass tries to acquire it again); the fence
+   * still guards the sync commit in progress. Failures are logged and counted; the next beat retries.
+   */
+  private async renewLeases(): Promise<void> {
+    const leases = this.leases as Leases;
+    try {
+      if (this.syncLeader && !(await leases.acquire(SYNC_LEASE))) this.setSyncLeader(false);
+      await leases.renewHeld();
+    } catch (err) {
+      this.metrics.leaseHeartbeatFailures.inc();
+      this.logger.warn({ error: (err as Error).message }, "lease heartbeat failed: retrying at the next beat");
+    }
+  }
+
   private setSyncLeader(leader: boolean): void {
     this.metrics.syncLeader.set(leader ? 1 : 0);
     // The outbox is the leader's to drain (and to report).
@@ -417,6 +462,8 @@ export class Keeper {
     await withTimeout(draining, OUTBOX_STOP_GRACE_MS);
     await this.busInstance?.close().catch(() => {});
     await draining;
+    // Nothing renews the leases from here on: the claims left lapse after the TTL, the sync lease is handed over.
+    await this.leaseHeartbeat?.stop();
     // Hand the sync over at once instead of after the lease expires.
     if (this.shared && this.syncLeader) await this.leases?.release(SYNC_LEASE).catch(() => {});
     if (this.db && !this.deps.db) await this.db.close();

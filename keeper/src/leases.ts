@@ -15,6 +15,11 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** SQL: work lease `l` covers a subscription in a transaction of key `$1` that is not final yet. */
+const IN_FLIGHT = `EXISTS (
+  SELECT 1 FROM txs t WHERE t.sender = $1 AND t.state IN ('pending', 'mined') AND l.subscription_id = ANY(t.subscription_ids)
+)`;
+
 export interface DueQuery {
   /** Chain time: subscriptions due at or before it. */
   chainNow: bigint;
@@ -137,17 +142,29 @@ export class Leases {
    * claims that are in none: they were taken and never sent.
    */
   async renewInFlight(options: { dropIdle?: boolean } = {}): Promise<void> {
-    const inFlight = `EXISTS (
-      SELECT 1 FROM txs t WHERE t.sender = $1 AND t.state IN ('pending', 'mined') AND l.subscription_id = ANY(t.subscription_ids)
-    )`;
     if (options.dropIdle) {
-      await this.db.query(`UPDATE work_leases l SET expires_at = '-infinity' WHERE l.sender = $1 AND NOT ${inFlight}`, [
-        this.sender,
-      ]);
+      await this.db.query(
+        `UPDATE work_leases l SET expires_at = '-infinity' WHERE l.sender = $1 AND NOT ${IN_FLIGHT}`,
+        [this.sender],
+      );
     }
     await this.db.query(
-      `UPDATE work_leases l SET expires_at = ${this.expiry}, holder = $2 WHERE l.sender = $1 AND ${inFlight}`,
+      `UPDATE work_leases l SET expires_at = ${this.expiry}, holder = $2 WHERE l.sender = $1 AND ${IN_FLIGHT}`,
       [this.sender, this.holder],
     );
+  }
+
+  /**
+   * Renews every work lease this instance holds: its live claims (not yet sent) and the claims of its transactions
+   * in flight. A released or lapsed claim not in flight stays so (it may have been taken). Returns how many it renewed.
+   */
+  async renewHeld(): Promise<number> {
+    const rows = await this.db.query(
+      `UPDATE work_leases l SET expires_at = ${this.expiry}, holder = $2
+       WHERE (l.sender = $1 OR l.holder = $2) AND (l.expires_at > now() OR ${IN_FLIGHT})
+       RETURNING 1`,
+      [this.sender, this.holder],
+    );
+    return rows.length;
   }
 }

@@ -46,6 +46,10 @@ export class KeeperMetrics {
     "keeper_bus_outbox_depth",
     "Bus messages (events and retractions) committed to the store and not yet confirmed by the bus; measured by the sync leader, 0 on other instances",
   );
+  readonly leaseHeartbeatFailures = this.counter(
+    "keeper_lease_heartbeat_failures_total",
+    "Lease renewals between loop passes that failed (the store was unreachable); shared store only",
+  );
   readonly rpcErrors = new Counter({
     name: "keeper_rpc_errors_total",
     help: "Failed JSON-RPC calls by method and kind",
