@@ -12,42 +12,16 @@ import { PrivateKeySigner } from "../../../keeper/src/signer.js";
 import { bindStore, type Db, migrate, PgliteDb, toBigInt } from "../../../keeper/src/store/index.js";
 import { EventSync } from "../../../keeper/src/sync/event-sync.js";
 import { TxManager } from "../../../keeper/src/tx-manager.js";
+import { deployThreeSubscriptions, PERIOD } from "../support/three-subscriptions.js";
 
 const { ethers, networkHelpers, provider } = await network.create();
 const logger = pino({ level: "silent" });
-const DAY = 86_400n;
-const PERIOD = 30n * DAY;
-const AMOUNT = 10n ** 19n;
 const GWEI = 10n ** 9n;
 
 async function deploy() {
-  const [safe, merchantAdmin, beneficiary, ...customers] = await ethers.getSigners();
   const operator = new PrivateKeySigner(Wallet.createRandom().privateKey);
-  await networkHelpers.setBalance(operator.address, 10n ** 20n);
-  const startBlock = (await ethers.provider.getBlockNumber()) + 1;
-  const token = await ethers.deployContract("BillingToken", ["Billing USD", "bUSD", safe.address]);
-  const registry = await ethers.deployContract("OperatorRegistry", [safe.address, [operator.address]]);
-  const billing = await ethers.deployContract("RecurringBilling", [
-    safe.address,
-    await registry.getAddress(),
-    7n * DAY,
-  ]);
-  const billingAddress = await billing.getAddress();
-  await billing.connect(merchantAdmin).registerMerchant(beneficiary.address);
-  await billing.connect(merchantAdmin).createPlan(1n, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
-  for (const customer of customers.slice(0, 3)) {
-    await token.connect(safe).mint(customer.address, AMOUNT * 100n);
-    await token.connect(customer).approve(billingAddress, ethers.MaxUint256);
-    await billing.connect(customer).subscribe(1n);
-  }
-  return {
-    billing,
-    billingAddress,
-    operator,
-    customers: customers.slice(0, 3),
-    startBlock,
-    registry: await registry.getAddress(),
-  };
+  const deployed = await deployThreeSubscriptions({ ethers, networkHelpers }, operator.address);
+  return { ...deployed, operator, registry: await deployed.registry.getAddress() };
 }
 
 /** An EIP-1193 provider in front of the chain that fails the calls `fault` picks (a flaky or limited node). */

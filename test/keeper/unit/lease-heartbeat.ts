@@ -15,11 +15,9 @@ import { PrivateKeySigner } from "../../../keeper/src/signer.js";
 import { PostgresDb } from "../../../keeper/src/store/index.js";
 import { billingInterface } from "../../../keeper/src/sync/decode.js";
 import { createTestDatabase, requirePostgres, waitUntil } from "../bus/services.js";
+import { deployThreeSubscriptions, PERIOD } from "../support/three-subscriptions.js";
 
 const { ethers, networkHelpers, provider } = await network.create();
-const DAY = 86_400n;
-const PERIOD = 30n * DAY;
-const AMOUNT = 10n ** 19n;
 const TTL_SECONDS = 2;
 const OTHER_KEY = "0x000000000000000000000000000000000000000b";
 /** Later than any due time: the other instance claims whatever the store says is due and unclaimed. */
@@ -29,24 +27,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Three subscriptions of one plan, due again (a period later) when this returns. */
 async function deployDue(operator: string) {
-  const [safe, merchantAdmin, beneficiary, ...customers] = await ethers.getSigners();
-  await networkHelpers.setBalance(operator, 10n ** 20n);
-  const startBlock = (await ethers.provider.getBlockNumber()) + 1;
-  const token = await ethers.deployContract("BillingToken", ["Billing USD", "bUSD", safe.address]);
-  const registry = await ethers.deployContract("OperatorRegistry", [safe.address, [operator]]);
-  const billing = await ethers.deployContract("RecurringBilling", [
-    safe.address,
-    await registry.getAddress(),
-    7n * DAY,
-  ]);
-  const billingAddress = await billing.getAddress();
-  await billing.connect(merchantAdmin).registerMerchant(beneficiary.address);
-  await billing.connect(merchantAdmin).createPlan(1n, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
-  for (const customer of customers.slice(0, 3)) {
-    await token.connect(safe).mint(customer.address, AMOUNT * 100n);
-    await token.connect(customer).approve(billingAddress, ethers.MaxUint256);
-    await billing.connect(customer).subscribe(1n);
-  }
+  const { billingAddress, startBlock } = await deployThreeSubscriptions({ ethers, networkHelpers }, operator);
   await networkHelpers.time.increase(PERIOD);
   return { billingAddress, startBlock };
 }
