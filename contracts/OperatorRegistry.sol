@@ -5,15 +5,23 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
-import {IOperatorRegistry} from "./interfaces/IOperatorRegistry.sol";
+import {IOperatorRegistry, IOperatorSink} from "./interfaces/IOperatorRegistry.sol";
 
 /// @title OperatorRegistry
-/// @notice The operators (keeper hot keys) allowed to trigger charges on RecurringBilling.
+/// @notice The operators (keeper hot keys) allowed to trigger charges on the RecurringBilling that created it.
 /// @dev Owned by a Safe with two-step ownership. The Safe rotates operators atomically with {rotateOperators}; a
 ///      guardian (for example a 1-of-N incident-response Safe) may only revoke, never add, so a leaked key can be
 ///      cut off without waiting for the full owner threshold. Operators have no power here at all.
+///
+///      The registry is created by its billing contract ({billing}, immutable) and pushes every change into it in the
+///      same call, so the billing contract answers "is this an operator?" from its own storage on every charge
+///      without a call, and can never disagree with the registry. The owner, the pending owner and the guardian can
+///      never be operators: a leaked hot key must never also hold the power to add or revoke operators.
 contract OperatorRegistry is IOperatorRegistry, Ownable2Step {
     using EnumerableSet for EnumerableSet.AddressSet;
+
+    /// @notice The billing contract this registry was created by and keeps in step.
+    IOperatorSink public immutable billing;
 
     EnumerableSet.AddressSet private _operators;
 
@@ -45,6 +53,14 @@ contract OperatorRegistry is IOperatorRegistry, Ownable2Step {
     /// @notice The zero address cannot be an operator.
     error RegistryZeroAddress();
 
+    /// @notice `account` holds an admin role here (owner, pending owner or guardian), so it cannot be an operator.
+    /// @param account The offending address.
+    error RegistryAdminAsOperator(address account);
+
+    /// @notice `account` is an operator, so it cannot become the guardian or the owner.
+    /// @param account The offending address.
+    error RegistryOperatorAsAdmin(address account);
+
     /// @notice `caller` is neither the owner nor the guardian.
     /// @param caller The account that tried to revoke.
     error RegistryUnauthorizedRevoker(address caller);
@@ -52,11 +68,23 @@ contract OperatorRegistry is IOperatorRegistry, Ownable2Step {
     /// @notice Ownership cannot be renounced: the registry would be frozen with whatever operators it has.
     error RegistryRenounceDisabled();
 
+    /// @dev Called by the billing contract's constructor, which reads the initial set back with {operators}: it
+    ///      cannot be called while it is being constructed.
     /// @param initialOwner The Safe that administers operators.
+    /// @param initialGuardian The account that may revoke operators (zero for none).
     /// @param initialOperators Operators registered at deployment.
-    constructor(address initialOwner, address[] memory initialOperators) Ownable(initialOwner) {
+    constructor(
+        address initialOwner,
+        address initialGuardian,
+        address[] memory initialOperators
+    ) Ownable(initialOwner) {
+        billing = IOperatorSink(msg.sender);
+        if (initialGuardian != address(0)) {
+            guardian = initialGuardian;
+            emit GuardianChanged(address(0), initialGuardian);
+        }
         for (uint256 i = 0; i < initialOperators.length; ++i) {
-            _add(initialOperators[i]);
+            _record(initialOperators[i]);
         }
     }
 
@@ -70,7 +98,8 @@ contract OperatorRegistry is IOperatorRegistry, Ownable2Step {
             _remove(remove[i]);
         }
         for (uint256 i = 0; i < add.length; ++i) {
-            _add(add[i]);
+            _record(add[i]);
+            billing.syncOperator(add[i], true);
         }
     }
 
@@ -86,11 +115,20 @@ contract OperatorRegistry is IOperatorRegistry, Ownable2Step {
     }
 
     /// @notice Sets the account that may revoke operators; zero disables the fast path.
-    /// @dev Only the owner.
+    /// @dev Only the owner. An operator cannot be the guardian: one leaked hot key could then revoke all the others.
     /// @param newGuardian The new guardian.
     function setGuardian(address newGuardian) external onlyOwner {
+        if (_operators.contains(newGuardian)) revert RegistryOperatorAsAdmin(newGuardian);
         emit GuardianChanged(guardian, newGuardian);
         guardian = newGuardian;
+    }
+
+    /// @notice Starts handing the registry over to `newOwner`, who must accept.
+    /// @dev Only the owner. An operator cannot become the owner.
+    /// @param newOwner The proposed owner (zero cancels a pending handover).
+    function transferOwnership(address newOwner) public override onlyOwner {
+        if (_operators.contains(newOwner)) revert RegistryOperatorAsAdmin(newOwner);
+        super.transferOwnership(newOwner);
     }
 
     /// @inheritdoc IOperatorRegistry
@@ -98,8 +136,7 @@ contract OperatorRegistry is IOperatorRegistry, Ownable2Step {
         return _operators.contains(account);
     }
 
-    /// @notice All registered operators, in no particular order.
-    /// @return The operator addresses.
+    /// @inheritdoc IOperatorRegistry
     function operators() external view returns (address[] memory) {
         return _operators.values();
     }
@@ -115,14 +152,19 @@ contract OperatorRegistry is IOperatorRegistry, Ownable2Step {
         revert RegistryRenounceDisabled();
     }
 
-    function _add(address operator) private {
+    /// @dev Adds `operator` to the set after every check; the caller pushes it to the billing contract.
+    function _record(address operator) private {
         if (operator == address(0)) revert RegistryZeroAddress();
+        if (operator == owner() || operator == pendingOwner() || operator == guardian) {
+            revert RegistryAdminAsOperator(operator);
+        }
         if (!_operators.add(operator)) revert RegistryAlreadyOperator(operator);
         emit OperatorAdded(operator);
     }
 
     function _remove(address operator) private {
         if (!_operators.remove(operator)) revert RegistryNotOperator(operator);
+        billing.syncOperator(operator, false);
         emit OperatorRemoved(operator, msg.sender);
     }
 }

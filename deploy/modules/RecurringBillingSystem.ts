@@ -3,8 +3,8 @@ import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import RecurringBillingModule from "./RecurringBilling.js";
 
 /**
- * Everything a network needs in production: the registry and the billing contract, both owned by the Safe. Test
- * networks add a token with `deploy/modules/BillingToken.ts` (same parameters file).
+ * Everything a network needs in production: the billing contract and the registry it creates, both owned by the Safe.
+ * Test networks add a token with `deploy/modules/BillingToken.ts` (same parameters file).
  */
 export default buildModule("RecurringBillingSystem", (m) => {
   const { billing, registry } = m.useModule(RecurringBillingModule);
