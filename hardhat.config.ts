@@ -1,11 +1,22 @@
 import { createRequire } from "node:module";
 
+import hardhatLedgerPlugin from "@nomicfoundation/hardhat-ledger";
 import hardhatToolboxMochaEthersPlugin from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
 import { configVariable, defineConfig } from "hardhat/config";
 
 import { tasks } from "./tasks/index.js";
 
 const require = createRequire(import.meta.url);
+
+/**
+ * The Ledger accounts of `sepoliaLedger`, from LEDGER_ACCOUNTS (comma-separated addresses). Read here rather than with
+ * configVariable because Hardhat needs the list itself to know which signing requests go to the device.
+ */
+const ledgerAccounts = (process.env.LEDGER_ACCOUNTS ?? "")
+  .split(",")
+  .map((account) => account.trim())
+  .filter((account) => account !== "")
+  .map((account) => account as `0x${string}`);
 
 // solc-js from the pinned npm package: builds never download a compiler.
 const compiler = {
@@ -19,7 +30,7 @@ const compiler = {
 };
 
 export default defineConfig({
-  plugins: [hardhatToolboxMochaEthersPlugin],
+  plugins: [hardhatToolboxMochaEthersPlugin, hardhatLedgerPlugin],
   tasks,
   solidity: {
     profiles: {
@@ -53,6 +64,20 @@ export default defineConfig({
       chainType: "l1",
       url: configVariable("SEPOLIA_RPC_URL"),
       accounts: [configVariable("SEPOLIA_PRIVATE_KEY")],
+    },
+    // Safe owners sign on a Ledger: eth_signTypedData_v4 for these accounts goes to the device (see README, Safe admin).
+    sepoliaLedger: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("SEPOLIA_RPC_URL"),
+      ledgerAccounts,
+    },
+    // A remote signer (e.g. a signing proxy or a KMS gateway) that holds the owner's key behind a JSON-RPC URL and
+    // answers eth_accounts and eth_signTypedData_v4 itself: no key ever reaches this process.
+    remoteSigner: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("REMOTE_SIGNER_URL"),
     },
   },
 });

@@ -30,7 +30,7 @@ export function parseParametersJson(text: string, source: string): DeploymentPar
     throw new DeployParametersError(`${source} is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new DeployParametersError(`${source} must be an object of modules, e.g. { "OperatorRegistry": { ... } }`);
+    throw new DeployParametersError(`${source} must be an object of modules, e.g. { "RecurringBilling": { ... } }`);
   }
   return json as DeploymentParameters;
 }
@@ -104,8 +104,54 @@ export async function checkDeploymentParameters(
       }
     });
   }
+  if (problems.size === 0) checkBillingRules(module, parameters, problems);
   if (problems.size === 0) return;
   const [first, ...others] = problems.values();
   const also = others.length > 0 ? `; also invalid: ${[...problems.keys()].slice(1).join(", ")}` : "";
   throw new DeployParametersError(`${source}: ${first}${also}. Nothing was deployed.`);
+}
+
+/** The grace period bounds of RecurringBilling (MIN_GRACE_PERIOD, MAX_GRACE_PERIOD). */
+const GRACE_PERIOD_RANGE = { min: 3_600n, max: 365n * 24n * 3_600n };
+
+/**
+ * The rules the contracts enforce at construction beyond ABI types, checked before anything is sent: every section
+ * names a module of the deployment (contracts v2 has no OperatorRegistry module: the billing contract creates the
+ * registry), the grace period is within 1 hour to 365 days, and no initial operator is the owner or the guardian.
+ */
+function checkBillingRules(module: IgnitionModule, parameters: DeploymentParameters, problems: Map<string, string>) {
+  const modules = new Set(allFutures(module).map((future) => future.module.id));
+  for (const section of Object.keys(parameters)) {
+    if (section === "$global" || modules.has(section)) continue;
+    const hint =
+      section === "OperatorRegistry"
+        ? "the registry is now created by RecurringBilling: move owner, initialOperators and guardian into the " +
+          "RecurringBilling section"
+        : `this deployment's modules are ${[...modules].join(", ")}`;
+    problems.set(section, `section "${section}" is not a module of this deployment (${hint})`);
+  }
+  if (!modules.has("RecurringBilling")) return;
+  const value = (name: string): unknown => parameters.RecurringBilling?.[name] ?? parameters.$global?.[name];
+  const gracePeriod = value("gracePeriod");
+  if (gracePeriod !== undefined) {
+    const seconds = BigInt(gracePeriod as bigint | number | string);
+    if (seconds < GRACE_PERIOD_RANGE.min || seconds > GRACE_PERIOD_RANGE.max) {
+      problems.set(
+        "RecurringBilling.gracePeriod",
+        `RecurringBilling.gracePeriod is ${seconds} seconds, outside 3600 (1 hour) to 31536000 (365 days)`,
+      );
+    }
+  }
+  const operators = ((value("initialOperators") ?? []) as string[]).map((address) => ethers.getAddress(address));
+  for (const role of ["owner", "guardian"]) {
+    const admin = value(role);
+    if (typeof admin !== "string" || admin === ethers.ZeroAddress) continue;
+    if (operators.includes(ethers.getAddress(admin))) {
+      problems.set(
+        `RecurringBilling.initialOperators (${role})`,
+        `RecurringBilling.initialOperators contains the ${role} ${ethers.getAddress(admin)}: an admin can never be ` +
+          "an operator (the registry would revert with RegistryAdminAsOperator)",
+      );
+    }
+  }
 }

@@ -20,6 +20,8 @@ async function check(text: string, source = "params.json") {
   );
 }
 
+const SAFE = "0x1111111111111111111111111111111111111111";
+
 async function rejection(action: () => Promise<unknown>): Promise<string> {
   try {
     await action();
@@ -34,9 +36,9 @@ describe("Ignition parameters check", function () {
     const source = "deploy/parameters/sepolia.json";
     const message = await rejection(async () => check(await readFile(source, "utf8"), source));
     expect(message).to.equal(
-      'deploy/parameters/sepolia.json: OperatorRegistry.owner is "<SAFE_ADDRESS>", a placeholder, not a valid ' +
-        "address (constructor argument initialOwner of OperatorRegistry); also invalid: " +
-        "OperatorRegistry.initialOperators, RecurringBilling.owner. Nothing was deployed.",
+      'deploy/parameters/sepolia.json: RecurringBilling.owner is "<SAFE_ADDRESS>", a placeholder, not a valid ' +
+        "address (constructor argument initialOwner of RecurringBilling); also invalid: " +
+        "RecurringBilling.initialOperators. Nothing was deployed.",
     );
   });
 
@@ -48,23 +50,58 @@ describe("Ignition parameters check", function () {
     const parameters = { $global: { owner: "0x1234" }, RecurringBilling: { gracePeriod: "604800n" } };
     expect(await rejection(() => check(JSON.stringify(parameters)))).to.equal(
       'params.json: $global.owner is "0x1234", not a valid address ' +
-        "(constructor argument initialOwner of OperatorRegistry). Nothing was deployed.",
+        "(constructor argument initialOwner of RecurringBilling). Nothing was deployed.",
     );
   });
 
   it("names the bad element of an array and a negative integer", async function () {
     const parameters = {
-      OperatorRegistry: {
+      RecurringBilling: {
         owner: ethers.ZeroAddress,
         initialOperators: [ethers.ZeroAddress, "<KEEPER_OPERATOR_ADDRESS>"],
+        gracePeriod: -1,
       },
-      RecurringBilling: { owner: ethers.ZeroAddress, gracePeriod: -1 },
     };
     expect(await rejection(() => check(JSON.stringify(parameters)))).to.equal(
-      'params.json: OperatorRegistry.initialOperators is "<KEEPER_OPERATOR_ADDRESS>", a placeholder, not a valid ' +
-        "address (constructor argument initialOperators of OperatorRegistry); also invalid: " +
+      'params.json: RecurringBilling.initialOperators is "<KEEPER_OPERATOR_ADDRESS>", a placeholder, not a valid ' +
+        "address (constructor argument initialOperators of RecurringBilling); also invalid: " +
         "RecurringBilling.gracePeriod. Nothing was deployed.",
     );
+  });
+
+  it("refuses a contracts v1 OperatorRegistry section, saying where its parameters went", async function () {
+    const parameters = { OperatorRegistry: { owner: ethers.ZeroAddress }, RecurringBilling: { owner: SAFE } };
+    expect(await rejection(() => check(JSON.stringify(parameters)))).to.equal(
+      'params.json: section "OperatorRegistry" is not a module of this deployment (the registry is now created by ' +
+        "RecurringBilling: move owner, initialOperators and guardian into the RecurringBilling section). " +
+        "Nothing was deployed.",
+    );
+  });
+
+  it("refuses a grace period outside 1 hour to 365 days", async function () {
+    for (const gracePeriod of [3_599, 31_536_001]) {
+      const parameters = { RecurringBilling: { owner: SAFE, gracePeriod } };
+      expect(await rejection(() => check(JSON.stringify(parameters)))).to.equal(
+        `params.json: RecurringBilling.gracePeriod is ${gracePeriod} seconds, outside 3600 (1 hour) to 31536000 ` +
+          "(365 days). Nothing was deployed.",
+      );
+    }
+    await check(JSON.stringify({ RecurringBilling: { owner: SAFE, gracePeriod: 3_600 } }));
+    await check(JSON.stringify({ RecurringBilling: { owner: SAFE, gracePeriod: "31536000n" } }));
+  });
+
+  it("refuses the owner or the guardian as an initial operator", async function () {
+    const guardian = "0x2222222222222222222222222222222222222222";
+    for (const [role, admin] of [
+      ["owner", SAFE],
+      ["guardian", guardian],
+    ]) {
+      const parameters = { RecurringBilling: { owner: SAFE, guardian, initialOperators: [admin] } };
+      expect(await rejection(() => check(JSON.stringify(parameters)))).to.equal(
+        `params.json: RecurringBilling.initialOperators contains the ${role} ${admin}: an admin can never be an ` +
+          "operator (the registry would revert with RegistryAdminAsOperator). Nothing was deployed.",
+      );
+    }
   });
 
   it("leaves a missing parameter to Ignition, which names it itself", async function () {
@@ -91,7 +128,7 @@ describe("Ignition parameters check", function () {
       console.error = error;
     }
     expect(result.success).to.equal(false);
-    expect(result.error?.message).to.match(/^deploy\/parameters\/sepolia\.json: OperatorRegistry\.owner is "<SAFE_/);
+    expect(result.error?.message).to.match(/^deploy\/parameters\/sepolia\.json: RecurringBilling\.owner is "<SAFE_/);
     expect(printed).to.deep.equal([`Error: ${result.error?.message}`]);
     expect(await ethers.provider.getBlockNumber()).to.equal(before);
   });

@@ -19,27 +19,40 @@ export const [alice, bob, carol] = OWNER_KEYS.map((privateKey) => ({ privateKey 
 
 /**
  * A 2-of-3 Safe (Safe 1.5.0 contracts from `@safe-global/safe-smart-account`, owners holding {@link OWNER_KEYS}) that
- * owns an OperatorRegistry with one `operator` and a RecurringBilling contract; a customer's subscription is due, so
- * whoever is an operator can charge it right now.
+ * owns a RecurringBilling contract and the OperatorRegistry it created, with one `operator`; a customer's subscription
+ * is due, so whoever is an operator can charge it right now.
  */
 export async function safeOwnedRegistryFixture() {
   const [deployer, operator, newOperator, merchantAdmin, beneficiary, customer, executor, guardian, outsider] =
     await ethers.getSigners();
   const owners = OWNER_KEYS.map((key) => new ethers.Wallet(key).address);
   const localSafe = await deployLocalSafe({ deployer, owners, threshold: 2 });
-  const registry = await ethers.deployContract("OperatorRegistry", [localSafe.safeAddress, [operator.address]]);
-  const registryAddress = await registry.getAddress();
-  const billing = await ethers.deployContract("RecurringBilling", [localSafe.safeAddress, registryAddress, 7n * DAY]);
+  // Contracts v2: the billing contract creates the registry, owned by the same Safe.
+  const billing = await ethers.deployContract("RecurringBilling", [
+    localSafe.safeAddress,
+    [operator.address],
+    ethers.ZeroAddress,
+    7n * DAY,
+  ]);
+  const registryAddress = await billing.registry();
+  const registry = await ethers.getContractAt("OperatorRegistry", registryAddress);
   const token = await ethers.deployContract("BillingToken", ["Billing USD", "bUSD", deployer.address]);
 
   await billing.connect(merchantAdmin).registerMerchant(beneficiary.address);
   const merchantId = await billing.merchantCount();
-  await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
+  await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n, 1n);
   await token.mint(customer.address, AMOUNT * 10n);
   await token.connect(customer).approve(await billing.getAddress(), ethers.MaxUint256);
   await billing.connect(customer).subscribe(await billing.planCount());
   const subscriptionId = await billing.subscriptionCount();
-  await networkHelpers.time.increaseTo(await billing.nextChargeAt(subscriptionId));
+  /** The subscription as the billing contract addresses it (contracts v2). */
+  const subscription = {
+    id: subscriptionId,
+    customer: customer.address,
+    amount: AMOUNT,
+    token: await token.getAddress(),
+  };
+  await networkHelpers.time.increaseTo((await billing.getSubscription(subscription)).nextChargeAt);
 
   return {
     localSafe,
@@ -50,6 +63,7 @@ export async function safeOwnedRegistryFixture() {
     billing,
     token,
     subscriptionId,
+    subscription,
     owners,
     operator,
     newOperator,

@@ -99,9 +99,12 @@ describe("Safe operator rotation", function () {
       expect(() => parseAddressList("0x1234", "--add")).to.throw(/--add: "0x1234" is not a valid address/);
     });
 
-    it("rejects a wrong mixed-case checksum", function () {
+    it("rejects a wrong mixed-case checksum, naming the checksummed address", function () {
       const bad = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6a65";
-      expect(() => parseAddressList(bad, "--remove")).to.throw(/--remove: .* is not a valid address/);
+      expect(() => parseAddressList(bad, "--remove")).to.throw(
+        `--remove: "${bad}" has a bad checksum; did you mean 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65? ` +
+          "(check the address letter by letter before using it)",
+      );
     });
   });
 
@@ -134,7 +137,7 @@ describe("Safe operator rotation", function () {
 
   describe("executeProposal", function () {
     it("rotates operators in ONE transaction signed by 2 of 3 owners", async function () {
-      const { propose, signBy, context, executor, registry, billing, subscriptionId, operator, newOperator } =
+      const { propose, signBy, context, executor, registry, billing, subscription, operator, newOperator } =
         await setup();
       const signed = await signBy(await propose(), alice, carol);
       const blockBefore = await ethers.provider.getBlockNumber();
@@ -155,10 +158,10 @@ describe("Safe operator rotation", function () {
       expect(events).to.deep.equal([`OperatorRemoved:${operator.address}`, `OperatorAdded:${newOperator.address}`]);
       expect(await registry.operators()).to.deep.equal([newOperator.address]);
 
-      await expect(billing.connect(operator).charge(subscriptionId))
+      await expect(billing.connect(operator).charge(subscription))
         .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
-        .withArgs(subscriptionId, operator.address);
-      await expect(billing.connect(newOperator).charge(subscriptionId)).to.emit(billing, "Charged");
+        .withArgs(subscription.id, operator.address);
+      await expect(billing.connect(newOperator).charge(subscription)).to.emit(billing, "Charged");
     });
 
     it("applies several removals and additions together", async function () {

@@ -3,6 +3,7 @@ import { readFile, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 
 import type { ContractNetworksConfig } from "@safe-global/protocol-kit";
+import { ethers } from "ethers";
 import { configVariable } from "hardhat/config";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { EthereumProvider } from "hardhat/types/providers";
@@ -10,7 +11,7 @@ import { errorResult } from "hardhat/utils/result";
 import { z } from "zod";
 
 import { parseAddress } from "../lib/addresses.js";
-import { type AccountSigner, parsePrivateKey } from "../lib/chain.js";
+import { type AccountSigner, parsePrivateKey, toEthersProvider } from "../lib/chain.js";
 import { SafeTaskError } from "../lib/errors.js";
 import { type Proposal, writeProposal } from "../lib/proposal-file.js";
 import { printProposal } from "./print.js";
@@ -75,18 +76,39 @@ export async function saveContractNetworks(file: string, contractNetworks: Contr
   await writeFile(file, `${JSON.stringify(contractNetworks, null, 2)}\n`);
 }
 
+/** Ignition's id of the billing contract, whose constructor creates the registry (contracts v2). */
+export const BILLING_DEPLOYMENT_ID = "RecurringBilling#RecurringBilling";
+
 /**
- * The registry address: `--registry` when given, else the OperatorRegistry that Ignition deployed on this chain.
+ * The registry address: `--registry` when given, else the registry of the RecurringBilling contract that Ignition
+ * deployed on this chain (`billing.registry()`, read from the chain rather than from the journal).
  */
 export async function resolveRegistry(hre: HardhatRuntimeEnvironment, chainId: bigint, value: string): Promise<string> {
   if (value !== "") return parseAddress(value, "--registry");
   const file = path.join(hre.config.paths.ignition, "deployments", `chain-${chainId}`, "deployed_addresses.json");
   const deployed = existsSync(file) ? (JSON.parse(await readFile(file, "utf8")) as Record<string, string>) : {};
-  const address = deployed["OperatorRegistry#OperatorRegistry"];
-  if (address === undefined) {
-    throw new SafeTaskError(`no --registry given and no Ignition deployment of OperatorRegistry on chain ${chainId}`);
+  const billing = deployed[BILLING_DEPLOYMENT_ID];
+  if (billing === undefined) {
+    throw new SafeTaskError(
+      `no --registry given and no Ignition deployment of ${BILLING_DEPLOYMENT_ID} on chain ${chainId} (${file})`,
+    );
   }
-  return parseAddress(address, file);
+  const { provider } = await connect(hre);
+  const billingAddress = parseAddress(billing, file);
+  try {
+    const contract = new ethers.Contract(
+      billingAddress,
+      ["function registry() view returns (address)"],
+      toEthersProvider(provider),
+    );
+    return parseAddress((await contract.registry()) as string, `${billingAddress}.registry()`);
+  } catch (error) {
+    if (error instanceof SafeTaskError) throw error;
+    throw new SafeTaskError(
+      `the RecurringBilling that Ignition deployed at ${billingAddress} does not answer registry(): is this the right ` +
+        "network, or was the chain restarted? Pass --registry",
+    );
+  }
 }
 
 /** Options every signing task takes. */

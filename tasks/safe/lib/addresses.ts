@@ -11,8 +11,15 @@ import { SafeTaskError } from "./errors.js";
  */
 export function parseAddress(value: string, label: string): string {
   const trimmed = value.trim();
-  if (!ethers.isAddress(trimmed)) {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(trimmed)) {
     throw new SafeTaskError(`${label}: "${trimmed}" is not a valid address (expected 0x followed by 40 hex digits)`);
+  }
+  if (!ethers.isAddress(trimmed)) {
+    // Mixed case that is not the EIP-55 checksum: most likely a typo, so name the address it would have been.
+    throw new SafeTaskError(
+      `${label}: "${trimmed}" has a bad checksum; did you mean ${ethers.getAddress(value.trim().toLowerCase())}? ` +
+        "(check the address letter by letter before using it)",
+    );
   }
   return ethers.getAddress(trimmed);
 }

@@ -6,6 +6,7 @@ import { z } from "zod";
 
 import { SafeTaskError } from "./errors.js";
 import { decodeRegistryCall, describeGuardianChange, describeRotation } from "./registry.js";
+import { computeSafeTxHash } from "./safe-tx-hash.js";
 
 const address = z
   .string()
@@ -85,31 +86,7 @@ export type ProposalSignature = Proposal["signatures"][number];
 /** The Safe transaction of a {@link Proposal}. */
 export type SafeTransactionFields = z.infer<typeof safeTransactionSchema>;
 
-const SAFE_TX_TYPES = {
-  SafeTx: [
-    { name: "to", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "data", type: "bytes" },
-    { name: "operation", type: "uint8" },
-    { name: "safeTxGas", type: "uint256" },
-    { name: "baseGas", type: "uint256" },
-    { name: "gasPrice", type: "uint256" },
-    { name: "gasToken", type: "address" },
-    { name: "refundReceiver", type: "address" },
-    { name: "nonce", type: "uint256" },
-  ],
-};
-
-/**
- * The Safe transaction hash (EIP-712, Safe >= 1.3 domain), computed here rather than trusted from the file.
- *
- * @param chainId The chain of the Safe.
- * @param safe The Safe.
- * @param tx The transaction.
- */
-export function computeSafeTxHash(chainId: bigint, safe: string, tx: SafeTransactionFields): string {
-  return ethers.TypedDataEncoder.hash({ chainId, verifyingContract: safe }, SAFE_TX_TYPES, tx);
-}
+export { computeSafeTxHash } from "./safe-tx-hash.js";
 
 /**
  * Checks everything about `proposal` that needs no chain: it only calls `rotateOperators` or `setGuardian` on the

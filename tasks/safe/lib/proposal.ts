@@ -21,9 +21,12 @@ import {
   encodeRotation,
   type GuardianChange,
   openRegistry,
+  readRegistryAdmins,
   type Rotation,
 } from "./registry.js";
 import { openSafe, readSafeState, type SafeState } from "./safe-account.js";
+import { safeTxTypedData, verifiedSafeTxHashes } from "./safe-tx-hash.js";
+import { signSafeTxTypedData } from "./typed-data-signer.js";
 
 /** Where a proposal's Safe lives. */
 export interface ChainContext {
@@ -84,7 +87,7 @@ export async function createProposal(options: CreateProposalOptions): Promise<Pr
   const rotation: Rotation = { remove: options.remove, add: options.add };
   const both = rotation.add.find((address) => rotation.remove.includes(address));
   if (both !== undefined) throw new SafeTaskError(`${both} is in both --add and --remove`);
-  checkRotationApplies(await target.registry.operators(), rotation);
+  checkRotationApplies(await target.registry.operators(), rotation, await readRegistryAdmins(target.registry));
   return buildProposal(options, target, encodeRotation(rotation), {
     action: "rotateOperators",
     ...rotation,
@@ -217,7 +220,7 @@ export async function checkProposalOnChain(provider: ChainProvider, proposal: Pr
   }
   const { summary } = proposal;
   if (summary.action === "rotateOperators") {
-    checkRotationApplies(await registry.operators(), summary);
+    checkRotationApplies(await registry.operators(), summary, await readRegistryAdmins(registry));
   } else {
     checkGuardianChange({ owner, guardian: await registry.guardian(), operators: await registry.operators() }, summary);
   }
@@ -232,8 +235,10 @@ export interface SignProposalOptions<ProposalT extends Proposal = Proposal> exte
 }
 
 /**
- * Signs `proposal` (EIP-712, through protocol-kit) as one owner and returns it with that signature added; the input is
- * not modified. Nothing is sent to the chain.
+ * Signs `proposal` as one owner with `eth_signTypedData_v4` (EIP-712) through the network's accounts (a node account,
+ * a Ledger, a remote signer), or with a private key in tests and CI, and returns it with that signature added; the
+ * input is not modified. The three hashes are checked against protocol-kit and the Safe first. Nothing is sent to the
+ * chain.
  *
  * @throws SafeTaskError when the proposal fails {@link checkProposalOnChain}, the signer is not an owner or has already
  *   signed.
@@ -251,20 +256,20 @@ export async function signProposal<ProposalT extends Proposal>(
   if (proposal.signatures.some((signature) => signature.signer === owner)) {
     throw new SafeTaskError(`${owner} has already signed this proposal`);
   }
+  // The hashes the owner's device will show: computed here, checked against protocol-kit and the Safe contract itself.
+  const hashes = verifiedSafeTxHashes(BigInt(proposal.chainId), proposal.safe, proposal.safeTransaction, state.version);
   const safe = await openSafe({ ...options, safeAddress: proposal.safe });
-  const transaction = new EthSafeTransaction(proposal.safeTransaction);
-  const kitHash = await safe.getTransactionHash(transaction);
-  if (kitHash.toLowerCase() !== proposal.safeTxHash.toLowerCase()) {
+  const onChainHash = await safe.getTransactionHash(new EthSafeTransaction(proposal.safeTransaction));
+  if (hashes.safeTxHash !== proposal.safeTxHash.toLowerCase() || onChainHash.toLowerCase() !== hashes.safeTxHash) {
     throw new SafeTaskError(
-      `tampered proposal: the Safe hashes this transaction to ${kitHash}, not ${proposal.safeTxHash}`,
+      `tampered proposal: the Safe hashes this transaction to ${onChainHash}, not ${proposal.safeTxHash}`,
     );
   }
-  const signed = await safe.signTransaction(transaction);
-  const signature = signed.getSignature(owner);
-  if (signature === undefined) throw new Error(`protocol-kit returned no signature for ${owner}`);
+  const typedData = safeTxTypedData(BigInt(proposal.chainId), proposal.safe, proposal.safeTransaction);
+  const data = await signSafeTxTypedData(options.provider, signer, typedData, hashes.safeTxHash);
   const withSignature: ProposalT = {
     ...proposal,
-    signatures: [...proposal.signatures, { signer: owner, data: signature.data }],
+    signatures: [...proposal.signatures, { signer: owner, data }],
   };
   // Only plain EIP-712 signatures are accepted, so each one can be re-checked offline by every later reader.
   checkProposalIntegrity(withSignature);

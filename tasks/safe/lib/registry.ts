@@ -11,6 +11,7 @@ export const OPERATOR_REGISTRY_ABI = [
   "function isOperator(address account) view returns (bool)",
   "function owner() view returns (address)",
   "function guardian() view returns (address)",
+  "function pendingOwner() view returns (address)",
   "event OperatorAdded(address indexed operator)",
   "event OperatorRemoved(address indexed operator, address indexed by)",
   "event GuardianChanged(address indexed previousGuardian, address indexed newGuardian)",
@@ -18,6 +19,8 @@ export const OPERATOR_REGISTRY_ABI = [
   "error RegistryAlreadyOperator(address operator)",
   "error RegistryZeroAddress()",
   "error RegistryUnauthorizedRevoker(address caller)",
+  "error RegistryAdminAsOperator(address account)",
+  "error RegistryOperatorAsAdmin(address account)",
 ] as const;
 
 export const registryInterface = new ethers.Interface(OPERATOR_REGISTRY_ABI);
@@ -98,15 +101,45 @@ export async function openRegistry(runner: ethers.ContractRunner, address: strin
   return registry;
 }
 
+/** Who administers a registry: none of them may ever be an operator (the contract refuses it too). */
+export interface RegistryAdmins {
+  /** The owner Safe. */
+  owner: string;
+  /** Zero when no ownership transfer is pending. */
+  pendingOwner: string;
+  /** Zero when there is none. */
+  guardian: string;
+}
+
 /**
- * Checks that `rotation` applies cleanly to the registry's current operators, with the contract's own rule:
- * every removed address is an operator, every added one is not (once the removals are done).
+ * Reads the registry's owner, pending owner and guardian.
+ *
+ * @param registry A registry opened with {@link openRegistry}.
+ */
+export async function readRegistryAdmins(registry: ethers.Contract): Promise<RegistryAdmins> {
+  const [owner, pendingOwner, guardian] = await Promise.all([
+    registry.owner() as Promise<string>,
+    registry.pendingOwner() as Promise<string>,
+    registry.guardian() as Promise<string>,
+  ]);
+  return {
+    owner: ethers.getAddress(owner),
+    pendingOwner: ethers.getAddress(pendingOwner),
+    guardian: ethers.getAddress(guardian),
+  };
+}
+
+/**
+ * Checks that `rotation` applies cleanly to the registry's current operators, with the contract's own rules:
+ * every removed address is an operator, every added one is not (once the removals are done) and holds no admin role
+ * (the owner Safe, a pending owner or the guardian: a leaked hot key must never also administer operators).
  *
  * @param current The registry's operators now.
  * @param rotation The change.
- * @throws SafeTaskError naming the first address that breaks the rule.
+ * @param admins The registry's admins now; when given, adding one of them is refused.
+ * @throws SafeTaskError naming the first address that breaks a rule.
  */
-export function checkRotationApplies(current: string[], rotation: Rotation): void {
+export function checkRotationApplies(current: string[], rotation: Rotation, admins?: RegistryAdmins): void {
   if (rotation.remove.length === 0 && rotation.add.length === 0) {
     throw new SafeTaskError("nothing to do: give at least one operator to --add or --remove");
   }
@@ -116,9 +149,45 @@ export function checkRotationApplies(current: string[], rotation: Rotation): voi
     operators.delete(address);
   }
   for (const address of rotation.add) {
+    if (admins !== undefined) checkNotAdmin(address, admins);
     if (operators.has(address)) throw new SafeTaskError(`cannot add ${address}: it is already an operator`);
     operators.add(address);
   }
+}
+
+function checkNotAdmin(address: string, admins: RegistryAdmins): void {
+  const role =
+    address === admins.owner
+      ? "the Safe that owns the registry"
+      : address === admins.pendingOwner
+        ? "the registry's pending owner"
+        : address === admins.guardian
+          ? "the registry's guardian"
+          : undefined;
+  if (role !== undefined) {
+    throw new SafeTaskError(
+      `cannot add ${address} as an operator: it is ${role}, and an admin can never be an operator ` +
+        "(the registry refuses it with RegistryAdminAsOperator); use a separate hot key",
+    );
+  }
+}
+
+/**
+ * The operator set after `rotation`, in the order the registry will list it: its enumerable set removes by moving the
+ * last operator into the freed slot, and adds at the end.
+ *
+ * @param current The registry's operators now, in its order.
+ * @param rotation The change, already checked with {@link checkRotationApplies}.
+ */
+export function operatorsAfter(current: string[], rotation: Rotation): string[] {
+  const operators = current.map((a) => ethers.getAddress(a));
+  for (const address of rotation.remove) {
+    const index = operators.indexOf(address);
+    if (index < 0) continue;
+    const last = operators.pop() as string;
+    if (index < operators.length) operators[index] = last;
+  }
+  return [...operators, ...rotation.add];
 }
 
 /**
