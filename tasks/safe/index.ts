@@ -20,15 +20,15 @@ const fileOption = {
 } as const;
 const keyVarOption = {
   name: "keyVar",
-  description: "Configuration variable holding the private key (keystore or environment), e.g. SAFE_OWNER_KEY",
+  description: "TESTS AND CI ONLY: configuration variable holding a raw private key (keystore or environment)",
   defaultValue: "",
 } as const;
 const accountOption = {
   name: "account",
-  description: "Index of a node account to use instead of a key (local development)",
-  type: ArgumentType.INT,
-  defaultValue: -1,
+  description: "Account of the network that signs, by index or address: a node account, a Ledger, a remote signer",
+  defaultValue: "",
 } as const;
+const jsonFlag = { name: "json", description: "Print one JSON document on stdout (human text goes to stderr)" };
 
 const safeOption = {
   name: "safe",
@@ -47,10 +47,13 @@ export const safeTasks: TaskDefinition[] = [
     .addOption({ name: "threshold", description: "Signatures required", type: ArgumentType.INT, defaultValue: 2 })
     .addOption({ name: "salt", description: "Salt of the Safe proxy", type: ArgumentType.BIGINT, defaultValue: 0n })
     .addOption({ ...contractsOption, description: "Where to write protocol-kit's contractNetworks JSON" })
+    .addFlag({ name: "replace", description: "Deploy new Safe contracts even if the contracts file's are on chain" })
+    .addFlag(jsonFlag)
     .setAction(() => import("./actions/deploy-local.js"))
     .build(),
   task("operators:list", "List the registry's operators, owner Safe and guardian")
     .addOption(registryOption)
+    .addFlag(jsonFlag)
     .setAction(() => import("./actions/list.js"))
     .build(),
   task("operators:propose", "Write a proposal file that rotates operators through the owner Safe in one transaction")
@@ -60,6 +63,12 @@ export const safeTasks: TaskDefinition[] = [
     .addOption({ name: "remove", description: "Comma-separated operators to remove", defaultValue: "" })
     .addOption({ ...fileOption, description: "Where to write the proposal (default: under proposals/)" })
     .addOption(contractsOption)
+    .addOption({
+      name: "format",
+      description: '"proposal" (a file for operators:sign) or "tx-builder" (a Safe{Wallet} Transaction Builder batch)',
+      defaultValue: "proposal",
+    })
+    .addFlag(jsonFlag)
     .setAction(() => import("./actions/propose.js"))
     .build(),
   task("operators:propose-guardian", "Write a proposal file that sets the registry's guardian through the owner Safe")
@@ -72,13 +81,37 @@ export const safeTasks: TaskDefinition[] = [
     })
     .addOption({ ...fileOption, description: "Where to write the proposal (default: under proposals/)" })
     .addOption(contractsOption)
+    .addFlag(jsonFlag)
     .setAction(() => import("./actions/propose-guardian.js"))
     .build(),
-  task("operators:sign", "Show a proposal, sign it as a Safe owner and add the signature to the file")
+  task("operators:show", "Read-only: what a proposal does, who signed, and the three hashes a signing device shows")
+    .addPositionalArgument({ name: "proposal", description: "Proposal JSON file" })
+    .addFlag(jsonFlag)
+    .setAction(() => import("./actions/show.js"))
+    .build(),
+  task("operators:export", "Write a proposal as a Safe{Wallet} Transaction Builder batch JSON")
     .addOption(fileOption)
+    .addOption({
+      name: "out",
+      description: "Where to write the batch (never overwritten)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "owner",
+      description: "The owner exporting it (meta.createdFromOwnerAddress)",
+      defaultValue: "",
+    })
+    .addFlag(jsonFlag)
+    .setAction(() => import("./actions/export.js"))
+    .build(),
+  task("operators:sign", "Show a proposal and its hashes, confirm, sign it as a Safe owner and add the signature")
+    .addOption(fileOption)
+    .addFlag({ name: "yes", description: "Sign without asking (required without a terminal)" })
     .addOption(keyVarOption)
     .addOption(accountOption)
     .addOption(contractsOption)
+    .addFlag(jsonFlag)
     .setAction(() => import("./actions/sign.js"))
     .build(),
   task("operators:merge", "Merge copies of one proposal signed in parallel by different owners into one file")
@@ -89,6 +122,7 @@ export const safeTasks: TaskDefinition[] = [
       defaultValue: undefined,
     })
     .addVariadicArgument({ name: "files", description: "The signed copies of the proposal", defaultValue: [] })
+    .addFlag(jsonFlag)
     .setAction(() => import("./actions/merge.js"))
     .build(),
   task("operators:execute", "Execute a proposal signed by the Safe's threshold of owners, in one transaction")
@@ -96,6 +130,7 @@ export const safeTasks: TaskDefinition[] = [
     .addOption(keyVarOption)
     .addOption(accountOption)
     .addOption(contractsOption)
+    .addFlag(jsonFlag)
     .setAction(() => import("./actions/execute.js"))
     .build(),
   task("operators:revoke", "Guardian fast path: remove operators at once, without the Safe")
@@ -103,6 +138,7 @@ export const safeTasks: TaskDefinition[] = [
     .addOption({ name: "remove", description: "Comma-separated operators to remove", defaultValue: "" })
     .addOption(keyVarOption)
     .addOption(accountOption)
+    .addFlag(jsonFlag)
     .setAction(() => import("./actions/revoke.js"))
     .build(),
 ];

@@ -54,13 +54,13 @@ describe("Safe operator tasks", function () {
     process.env.TEST_OWNER_A_KEY = OWNER_KEYS[0];
     process.env.TEST_OWNER_B_KEY = OWNER_KEYS[2];
     for (const keyVar of ["TEST_OWNER_A_KEY", "TEST_OWNER_B_KEY"]) {
-      const sign = await runTask("operators:sign", { file, keyVar, contracts });
+      const sign = await runTask("operators:sign", { file, keyVar, contracts, yes: true });
       expect(sign.success, sign.error?.message).to.equal(true);
     }
     const stored = JSON.parse(await readFile(file, "utf8")) as { signatures: unknown[] };
     expect(stored.signatures).to.have.length(2);
 
-    const execute = await runTask("operators:execute", { file, account: 6, contracts });
+    const execute = await runTask("operators:execute", { file, account: "6", contracts });
     expect(execute.success, execute.error?.message).to.equal(true);
     expect(await registry.operators()).to.deep.equal([newOperator.address]);
   });
@@ -80,7 +80,7 @@ describe("Safe operator tasks", function () {
     const { registryAddress, operator, file, contracts } = await setup();
     await runTask("operators:propose", { registry: registryAddress, remove: operator.address, file, contracts });
     process.env.TEST_OWNER_A_KEY = ethers.id("not an owner");
-    const result = await runTask("operators:sign", { file, keyVar: "TEST_OWNER_A_KEY", contracts });
+    const result = await runTask("operators:sign", { file, keyVar: "TEST_OWNER_A_KEY", contracts, yes: true });
     expect(result.success).to.equal(false);
     expect(result.error?.message).to.match(/is not an owner of Safe/);
     expect(result.error?.message).not.to.contain(ethers.id("not an owner").slice(2));
@@ -90,8 +90,10 @@ describe("Safe operator tasks", function () {
     const { registry, registryAddress, operator, file, contracts } = await setup();
     await runTask("operators:propose", { registry: registryAddress, remove: operator.address, file, contracts });
     process.env.TEST_OWNER_A_KEY = OWNER_KEYS[1];
-    expect((await runTask("operators:sign", { file, keyVar: "TEST_OWNER_A_KEY", contracts })).success).to.equal(true);
-    const result = await runTask("operators:execute", { file, account: 6, contracts });
+    expect(
+      (await runTask("operators:sign", { file, keyVar: "TEST_OWNER_A_KEY", contracts, yes: true })).success,
+    ).to.equal(true);
+    const result = await runTask("operators:execute", { file, account: "6", contracts });
     expect(result.error?.message).to.match(/too few signatures: 1 of the 2 required/);
     expect(await registry.operators()).to.deep.equal([operator.address]);
   });
@@ -101,7 +103,7 @@ describe("Safe operator tasks", function () {
     const result = await runTask("operators:revoke", {
       registry: registryAddress,
       remove: operator.address,
-      account: 7,
+      account: "7",
     });
     expect(result.error?.message).to.match(/is not the registry's guardian \(none is set\)/);
   });
@@ -119,19 +121,20 @@ describe("Safe operator tasks", function () {
       process.env.TEST_OWNER_A_KEY = OWNER_KEYS[0];
       process.env.TEST_OWNER_B_KEY = OWNER_KEYS[1];
       for (const keyVar of ["TEST_OWNER_A_KEY", "TEST_OWNER_B_KEY"]) {
-        const sign = await runTask("operators:sign", { file, keyVar, contracts });
+        const sign = await runTask("operators:sign", { file, keyVar, contracts, yes: true });
         expect(sign.success, sign.error?.message).to.equal(true);
-        expect(sign.output).to.contain(`call:       setGuardian(${guardian.address})`);
+        expect(sign.output).to.contain(`call 1:     ${registryAddress}.setGuardian(address), value 0, operation CALL`);
+        expect(sign.output).to.contain(`                newGuardian: ${guardian.address}`);
         expect(sign.output).to.contain(`guardian:   none -> ${guardian.address}`);
       }
-      const execute = await runTask("operators:execute", { file, account: 6, contracts });
+      const execute = await runTask("operators:execute", { file, account: "6", contracts });
       expect(execute.success, execute.error?.message).to.equal(true);
       expect(await registry.guardian()).to.equal(guardian.address);
 
       const revoke = await runTask("operators:revoke", {
         registry: registryAddress,
         remove: operator.address,
-        account: 7,
+        account: "7",
       });
       expect(revoke.success, revoke.error?.message).to.equal(true);
       expect(await registry.operators()).to.deep.equal([]);
@@ -149,9 +152,9 @@ describe("Safe operator tasks", function () {
       process.env.TEST_OWNER_A_KEY = OWNER_KEYS[0];
       process.env.TEST_OWNER_B_KEY = OWNER_KEYS[1];
       for (const keyVar of ["TEST_OWNER_A_KEY", "TEST_OWNER_B_KEY"]) {
-        expect((await runTask("operators:sign", { file, keyVar, contracts })).success).to.equal(true);
+        expect((await runTask("operators:sign", { file, keyVar, contracts, yes: true })).success).to.equal(true);
       }
-      expect((await runTask("operators:execute", { file, account: 6, contracts })).success).to.equal(true);
+      expect((await runTask("operators:execute", { file, account: "6", contracts })).success).to.equal(true);
 
       const disable = path.join(path.dirname(file), "disable.json");
       const proposed = await runTask("operators:propose-guardian", {
@@ -173,7 +176,7 @@ describe("Safe operator tasks", function () {
         "--guardian is required: the new guardian's address, or the zero address " +
           "0x0000000000000000000000000000000000000000 to disable the fast revoke path",
       );
-      for (const bad of ["0x1234", "0x0", "0x15d34AAf54267DB7D7c367839AAf71A00a2C6a65"]) {
+      for (const bad of ["0x1234", "0x0"]) {
         const result = await runTask("operators:propose-guardian", {
           registry: registryAddress,
           guardian: bad,
@@ -184,6 +187,17 @@ describe("Safe operator tasks", function () {
           `--guardian: "${bad}" is not a valid address (expected 0x followed by 40 hex digits)`,
         );
       }
+      const badChecksum = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6a65";
+      const checksum = await runTask("operators:propose-guardian", {
+        registry: registryAddress,
+        guardian: badChecksum,
+        file,
+        contracts,
+      });
+      expect(checksum.error?.message).to.equal(
+        `--guardian: "${badChecksum}" has a bad checksum; did you mean 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65? ` +
+          "(check the address letter by letter before using it)",
+      );
       expect(existsSync(file)).to.equal(false);
       expect(await ethers.provider.getBlockNumber()).to.equal(before);
     });
@@ -204,14 +218,14 @@ describe("Safe operator tasks", function () {
       await copyFile(file, b);
       process.env.TEST_OWNER_A_KEY = OWNER_KEYS[0];
       process.env.TEST_OWNER_B_KEY = OWNER_KEYS[2];
-      expect((await runTask("operators:sign", { file: a, keyVar: "TEST_OWNER_A_KEY", contracts })).success).to.equal(
-        true,
-      );
-      expect((await runTask("operators:sign", { file: b, keyVar: "TEST_OWNER_B_KEY", contracts })).success).to.equal(
-        true,
-      );
+      expect(
+        (await runTask("operators:sign", { file: a, keyVar: "TEST_OWNER_A_KEY", contracts, yes: true })).success,
+      ).to.equal(true);
+      expect(
+        (await runTask("operators:sign", { file: b, keyVar: "TEST_OWNER_B_KEY", contracts, yes: true })).success,
+      ).to.equal(true);
       // Each copy alone is one signature short.
-      const alone = await runTask("operators:execute", { file: a, account: 6, contracts });
+      const alone = await runTask("operators:execute", { file: a, account: "6", contracts });
       expect(alone.error?.message).to.match(/too few signatures: 1 of the 2 required/);
 
       const merge = await runTask("operators:merge", { out: merged, files: [a, b] });
@@ -222,7 +236,7 @@ describe("Safe operator tasks", function () {
         [OWNER_KEYS[0], OWNER_KEYS[2]].map((key) => new ethers.Wallet(key).address),
       );
 
-      const execute = await runTask("operators:execute", { file: merged, account: 6, contracts });
+      const execute = await runTask("operators:execute", { file: merged, account: "6", contracts });
       expect(execute.success, execute.error?.message).to.equal(true);
       expect(await registry.operators()).to.deep.equal([newOperator.address]);
     });

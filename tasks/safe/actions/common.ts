@@ -25,19 +25,39 @@ export async function connect(
   return { provider: connection.provider, chainId };
 }
 
+/** What every task accepts: `--json` prints one JSON document on stdout (the human-readable text goes to stderr). */
+export interface OutputOptions {
+  json?: boolean;
+}
+
+/** JSON for scripting: bigints as decimal strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) => (typeof item === "bigint" ? item.toString() : item), 2);
+}
+
 /**
  * Runs a task body; a {@link SafeTaskError} (bad input) is printed as one line and returned as a failed Result, so the
  * CLI exits with code 1 and shows no stack trace. Any other error is a bug and propagates as is.
+ *
+ * With `--json`, what the body prints for people goes to stderr and stdout gets exactly one JSON document: the body's
+ * result, or `{ "error": message }`.
  */
-export async function runSafeTask<T>(body: () => Promise<T>) {
+export async function runSafeTask<T>(body: () => Promise<T>, options: OutputOptions = {}) {
+  const log = console.log;
+  if (options.json === true) console.log = (...parts: unknown[]) => console.error(...parts);
   try {
-    return { success: true as const, value: await body() };
+    const value = await body();
+    if (options.json === true) log(toJson(value));
+    return { success: true as const, value };
   } catch (error) {
     if (error instanceof SafeTaskError) {
-      console.error(`Error: ${error.message}`);
+      if (options.json === true) log(toJson({ error: error.message }));
+      else console.error(`Error: ${error.message}`);
       return errorResult(error);
     }
     throw error;
+  } finally {
+    console.log = log;
   }
 }
 
@@ -114,23 +134,32 @@ export async function resolveRegistry(hre: HardhatRuntimeEnvironment, chainId: b
 /** Options every signing task takes. */
 export interface SignerOptions {
   keyVar: string;
-  account: number;
+  /** An index into the network's accounts or one of their addresses; "" when not given. */
+  account: string;
 }
 
 /**
- * The account a task signs with: a private key from a Hardhat configuration variable (environment variable or
- * `npx hardhat keystore set NAME`), or an account of the node by index (local development). Exactly one is required.
- * The key is never printed.
+ * The account a task signs with: `--account`, an account of the network by index or address (node accounts, Ledger
+ * accounts through hardhat-ledger, a remote signer's accounts), whose key never reaches this process; or, for tests and
+ * CI only, `--key-var`, a private key from a Hardhat configuration variable. Exactly one is required; a key is never
+ * printed.
  */
 export async function resolveSigner(
   hre: HardhatRuntimeEnvironment,
   provider: EthereumProvider,
   { keyVar, account }: SignerOptions,
 ): Promise<AccountSigner> {
-  if ((keyVar === "") === account < 0) {
-    throw new SafeTaskError("give exactly one of --key-var NAME (a private key in the keystore or env) or --account N");
+  if ((keyVar === "") === (account === "")) {
+    throw new SafeTaskError(
+      "give exactly one of --account <index|address> (an account of the network: node, Ledger or remote signer) " +
+        "or --key-var NAME (a raw private key: tests and CI only)",
+    );
   }
   if (keyVar !== "") {
+    console.error(
+      `Warning: signing with the raw private key in ${keyVar}. This is for tests and CI only: owners sign with ` +
+        "--account on a Ledger (--network sepoliaLedger) or a remote signer, so no key reaches this process.",
+    );
     // Like Hardhat's own resolution: the environment first, then the keystore (which may ask for its password).
     const value =
       process.env[keyVar] ??
@@ -150,13 +179,27 @@ export async function resolveSigner(
       ));
     return { privateKey: parsePrivateKey(value, `configuration variable ${keyVar}`) };
   }
-  const accounts = (await provider.request({ method: "eth_accounts" })) as string[];
-  if (account >= accounts.length) {
+  const accounts = ((await provider.request({ method: "eth_accounts" })) as string[]).map((a) => ethers.getAddress(a));
+  const given = account.trim();
+  if (/^\d+$/.test(given)) {
+    const index = Number(given);
+    if (index >= accounts.length) {
+      throw new SafeTaskError(
+        accounts.length === 0
+          ? `--account ${given}: the network has no accounts (configure a Ledger or a remote signer, see README)`
+          : `--account ${given}: the network has ${accounts.length} accounts (0 to ${accounts.length - 1})`,
+      );
+    }
+    return { nodeAccount: accounts[index] };
+  }
+  const address = parseAddress(given, "--account");
+  if (!accounts.includes(address)) {
     throw new SafeTaskError(
-      `--account ${account}: the node has ${accounts.length} accounts (0 to ${accounts.length - 1})`,
+      `--account ${address} is not an account of this network (it has ${accounts.length === 0 ? "none" : accounts.join(", ")}): ` +
+        "for a Ledger add it to LEDGER_ACCOUNTS and use --network sepoliaLedger",
     );
   }
-  return { nodeAccount: parseAddress(accounts[account], "--account") };
+  return { nodeAccount: address };
 }
 
 /** The `--file` option, which proposal tasks require. */

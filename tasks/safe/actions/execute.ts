@@ -9,10 +9,11 @@ import {
   resolveSigner,
   runSafeTask,
   type SignerOptions,
+  type OutputOptions,
 } from "./common.js";
 import { printProposal } from "./print.js";
 
-interface ExecuteArgs extends SignerOptions {
+interface ExecuteArgs extends SignerOptions, OutputOptions {
   file: string | undefined;
   contracts: string;
 }
@@ -34,5 +35,5 @@ export default async function execute(args: ExecuteArgs, hre: HardhatRuntimeEnvi
       `Executed in transaction ${result.transactionHash} (block ${result.blockNumber}, gas ${result.gasUsed}).`,
     );
     return result;
-  });
+  }, args);
 }

@@ -5,9 +5,9 @@ import { toEthersProvider } from "../lib/chain.js";
 import { SafeTaskError } from "../lib/errors.js";
 import { listOperators } from "../lib/operators.js";
 import { readSafeState } from "../lib/safe-account.js";
-import { connect, resolveRegistry, runSafeTask } from "./common.js";
+import { connect, resolveRegistry, type OutputOptions, runSafeTask } from "./common.js";
 
-interface ListArgs {
+interface ListArgs extends OutputOptions {
   registry: string;
 }
 
@@ -34,5 +34,5 @@ export default async function list(args: ListArgs, hre: HardhatRuntimeEnvironmen
     console.log(`  operators (${state.operators.length}):`);
     for (const operator of state.operators) console.log(`    ${operator}`);
     return state;
-  });
+  }, args);
 }

@@ -4,10 +4,10 @@ import path from "node:path";
 import { SafeTaskError } from "../lib/errors.js";
 import { readProposal, writeProposal } from "../lib/proposal-file.js";
 import { mergeProposals } from "../lib/proposal-merge.js";
-import { runSafeTask } from "./common.js";
+import { type OutputOptions, runSafeTask } from "./common.js";
 import { printProposal } from "./print.js";
 
-interface MergeArgs {
+interface MergeArgs extends OutputOptions {
   out: string | undefined;
   files: string[];
 }
@@ -41,5 +41,5 @@ export default async function merge(args: MergeArgs) {
         `Next: operators:execute --file ${args.out} once it holds the Safe's threshold.`,
     );
     return merged;
-  });
+  }, args);
 }

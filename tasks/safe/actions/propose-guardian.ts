@@ -3,9 +3,16 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { parseAddress } from "../lib/addresses.js";
 import { SafeTaskError } from "../lib/errors.js";
 import { createGuardianProposal } from "../lib/proposal.js";
-import { connect, loadContractNetworks, resolveRegistry, runSafeTask, saveNewProposal } from "./common.js";
+import {
+  connect,
+  loadContractNetworks,
+  resolveRegistry,
+  type OutputOptions,
+  runSafeTask,
+  saveNewProposal,
+} from "./common.js";
 
-interface ProposeGuardianArgs {
+interface ProposeGuardianArgs extends OutputOptions {
   registry: string;
   safe: string;
   guardian: string;
@@ -35,5 +42,5 @@ export default async function proposeGuardian(args: ProposeGuardianArgs, hre: Ha
     });
     const file = await saveNewProposal(args.file, "guardian", proposal);
     return { file, proposal };
-  });
+  }, args);
 }

@@ -2,9 +2,16 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import { parseAddressList } from "../lib/addresses.js";
 import { revokeOperators } from "../lib/operators.js";
-import { connect, resolveRegistry, resolveSigner, runSafeTask, type SignerOptions } from "./common.js";
+import {
+  connect,
+  resolveRegistry,
+  resolveSigner,
+  type OutputOptions,
+  runSafeTask,
+  type SignerOptions,
+} from "./common.js";
 
-interface RevokeArgs extends SignerOptions {
+interface RevokeArgs extends SignerOptions, OutputOptions {
   registry: string;
   remove: string;
 }
@@ -23,5 +30,5 @@ export default async function revoke(args: RevokeArgs, hre: HardhatRuntimeEnviro
     });
     console.log(`Revoked ${accounts.join(", ")} in transaction ${hash}.`);
     return { transactionHash: hash };
-  });
+  }, args);
 }
