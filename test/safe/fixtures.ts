@@ -23,9 +23,23 @@ export const [alice, bob, carol] = OWNER_KEYS.map((privateKey) => ({ privateKey 
  * is due, so whoever is an operator can charge it right now.
  */
 export async function safeOwnedRegistryFixture() {
+  return registryOwnedBySafe(OWNER_KEYS.map((key) => new ethers.Wallet(key).address));
+}
+
+/**
+ * {@link safeOwnedRegistryFixture} with node accounts 10, 11 and 12 as the Safe's owners, so they sign with
+ * `eth_signTypedData_v4` through the network (as a Ledger or a remote signer does) and no key is handed over.
+ */
+export async function nodeOwnedRegistryFixture() {
+  const signers = await ethers.getSigners();
+  const ownerSigners = signers.slice(10, 13);
+  const fixture = await registryOwnedBySafe(ownerSigners.map((signer) => signer.address));
+  return { ...fixture, ownerSigners };
+}
+
+async function registryOwnedBySafe(owners: string[]) {
   const [deployer, operator, newOperator, merchantAdmin, beneficiary, customer, executor, guardian, outsider] =
     await ethers.getSigners();
-  const owners = OWNER_KEYS.map((key) => new ethers.Wallet(key).address);
   const localSafe = await deployLocalSafe({ deployer, owners, threshold: 2 });
   // Contracts v2: the billing contract creates the registry, owned by the same Safe.
   const billing = await ethers.deployContract("RecurringBilling", [
