@@ -4,35 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import hre from "hardhat";
 
-import { OWNER_KEYS, ethers, networkHelpers, safeOwnedRegistryFixture } from "./fixtures.js";
-
-type TaskResult = { success: boolean; value?: unknown; error?: Error; output: string };
-
-/** Runs a task as the CLI would, capturing what it prints instead of showing it. */
-async function runTask(name: string, args: Record<string, unknown>): Promise<TaskResult> {
-  const log = console.log;
-  const error = console.error;
-  const lines: string[] = [];
-  console.log = (...parts: unknown[]) => lines.push(parts.join(" "));
-  console.error = (...parts: unknown[]) => lines.push(parts.join(" "));
-  try {
-    const result = (await hre.tasks.getTask(name).run(args)) as Omit<TaskResult, "output">;
-    return { ...result, output: lines.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
-
-async function setup() {
-  const fixture = await networkHelpers.loadFixture(safeOwnedRegistryFixture);
-  const dir = await mkdtemp(path.join(tmpdir(), "safe-tasks-"));
-  const contracts = path.join(dir, "contract-networks.json");
-  await writeFile(contracts, JSON.stringify(fixture.contractNetworks));
-  return { ...fixture, dir, file: path.join(dir, "proposal.json"), contracts };
-}
+import { OWNER_KEYS, ethers } from "./fixtures.js";
+import { runTask, taskSetup as setup } from "./task-runner.js";
 
 describe("Safe operator tasks", function () {
   afterEach(function () {

@@ -38,7 +38,7 @@ export interface TxBuilderTransaction {
 }
 
 /** The batch format version and the Transaction Builder release whose format this follows. */
-export const TX_BUILDER_FORMAT = { version: "1.0", txBuilderVersion: "1.18.0" };
+export const TX_BUILDER_FORMAT = { version: "1.0", txBuilderVersion: "1.18.2" };
 
 /**
  * The Transaction Builder's serialization for its checksum: object keys sorted, each object written as the JSON list
