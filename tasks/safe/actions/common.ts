@@ -161,24 +161,40 @@ export async function resolveSigner(
         "--account on a Ledger (--network sepoliaLedger) or a remote signer, so no key reaches this process.",
     );
     // Like Hardhat's own resolution: the environment first, then the keystore (which may ask for its password).
-    const value =
-      process.env[keyVar] ??
-      (await hre.hooks.runHandlerChain(
-        "configurationVariables",
-        "fetchValue",
-        [configVariable(keyVar)],
-        async (_context, variable) => {
-          const fromEnv = process.env[variable.name];
-          if (fromEnv === undefined) {
-            throw new SafeTaskError(
-              `configuration variable ${keyVar} is not set: run "npx hardhat keystore set ${keyVar}" or export ${keyVar}`,
-            );
-          }
-          return fromEnv;
-        },
-      ));
+    const value = process.env[keyVar] ?? (await fetchConfigVariable(hre, keyVar));
     return { privateKey: parsePrivateKey(value, `configuration variable ${keyVar}`) };
   }
+  return resolveAccount(provider, account);
+}
+
+/** A configuration variable from the keystore, with a one-line error when it is missing or cannot be read. */
+async function fetchConfigVariable(hre: HardhatRuntimeEnvironment, keyVar: string): Promise<string> {
+  try {
+    return await hre.hooks.runHandlerChain(
+      "configurationVariables",
+      "fetchValue",
+      [configVariable(keyVar)],
+      async (_context, variable) => {
+        const fromEnv = process.env[variable.name];
+        if (fromEnv === undefined) {
+          throw new SafeTaskError(
+            `configuration variable ${keyVar} is not set: run "npx hardhat keystore set ${keyVar}" or export ${keyVar}`,
+          );
+        }
+        return fromEnv;
+      },
+    );
+  } catch (error) {
+    if (error instanceof SafeTaskError) throw error;
+    throw new SafeTaskError(
+      `configuration variable ${keyVar} is not set: run "npx hardhat keystore set ${keyVar}" or export ${keyVar} ` +
+        `(${(error as Error).message})`,
+    );
+  }
+}
+
+/** `--account`: an index into the network's accounts, or one of their addresses. */
+async function resolveAccount(provider: EthereumProvider, account: string): Promise<AccountSigner> {
   const accounts = ((await provider.request({ method: "eth_accounts" })) as string[]).map((a) => ethers.getAddress(a));
   const given = account.trim();
   if (/^\d+$/.test(given)) {
