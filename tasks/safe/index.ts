@@ -114,6 +114,16 @@ export const safeTasks: TaskDefinition[] = [
     .addFlag(jsonFlag)
     .setAction(() => import("./actions/sign.js"))
     .build(),
+  task("operators:send-to-service", "Hand a signed proposal to a Safe Transaction Service, for Safe{Wallet} co-owners")
+    .addOption(fileOption)
+    .addOption({
+      name: "serviceUrl",
+      description: "The service's base URL, ending in /api (default: configuration variable SAFE_TX_SERVICE_URL)",
+      defaultValue: "",
+    })
+    .addFlag(jsonFlag)
+    .setAction(() => import("./actions/send-to-service.js"))
+    .build(),
   task("operators:merge", "Merge copies of one proposal signed in parallel by different owners into one file")
     .addOption({
       name: "out",

@@ -168,7 +168,7 @@ export async function resolveSigner(
 }
 
 /** A configuration variable from the keystore, with a one-line error when it is missing or cannot be read. */
-async function fetchConfigVariable(hre: HardhatRuntimeEnvironment, keyVar: string): Promise<string> {
+export async function fetchConfigVariable(hre: HardhatRuntimeEnvironment, keyVar: string): Promise<string> {
   try {
     return await hre.hooks.runHandlerChain(
       "configurationVariables",
