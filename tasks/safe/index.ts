@@ -4,7 +4,7 @@ import type { TaskDefinition } from "hardhat/types/tasks";
 
 const registryOption = {
   name: "registry",
-  description: "OperatorRegistry address (default: the one Ignition deployed on this network)",
+  description: "OperatorRegistry address (default: registry() of the RecurringBilling Ignition deployed here)",
   defaultValue: "",
 } as const;
 const contractsOption = {

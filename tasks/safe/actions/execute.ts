@@ -2,6 +2,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import { executeProposal } from "../lib/proposal.js";
 import { readProposal } from "../lib/proposal-file.js";
+import { describeProposal } from "../lib/proposal-view.js";
 import {
   connect,
   loadContractNetworks,
@@ -11,7 +12,7 @@ import {
   type SignerOptions,
   type OutputOptions,
 } from "./common.js";
-import { printProposal } from "./print.js";
+import { printProposalView } from "./print.js";
 
 interface ExecuteArgs extends SignerOptions, OutputOptions {
   file: string | undefined;
@@ -23,8 +24,8 @@ export default async function execute(args: ExecuteArgs, hre: HardhatRuntimeEnvi
   return runSafeTask(async () => {
     const file = requireFile(args.file);
     const proposal = await readProposal(file);
-    printProposal(proposal);
     const { provider, chainId } = await connect(hre);
+    printProposalView(await describeProposal(provider, proposal));
     const result = await executeProposal({
       provider,
       contractNetworks: await loadContractNetworks(hre, chainId, args.contracts),
