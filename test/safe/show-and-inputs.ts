@@ -209,6 +209,27 @@ describe("Safe tasks: show, --json and bad input", function () {
       expect(await ethers.provider.getBlockNumber()).to.equal(before);
     });
 
+    it("refuses a pending owner of the registry", async function () {
+      const { registryAddress, registry, safeAddress, outsider, file, contracts } = await taskSetup();
+      // The Safe starts handing the registry over (impersonated here: the tasks have no ownership proposals).
+      await ethers.provider.send("hardhat_setBalance", [safeAddress, "0xde0b6b3a7640000"]);
+      const safe = await ethers.getImpersonatedSigner(safeAddress);
+      await (await registry.connect(safe).transferOwnership(outsider.address)).wait();
+      const before = await ethers.provider.getBlockNumber();
+      const result = await runTask("operators:propose", {
+        registry: registryAddress,
+        add: outsider.address,
+        file,
+        contracts,
+      });
+      expect(result.error?.message).to.equal(
+        `cannot add ${outsider.address} as an operator: it is the registry's pending owner, and an admin can never be ` +
+          "an operator (the registry refuses it with RegistryAdminAsOperator); use a separate hot key",
+      );
+      expect(existsSync(file)).to.equal(false);
+      expect(await ethers.provider.getBlockNumber()).to.equal(before);
+    });
+
     it("refuses the guardian (and the registry refuses it too)", async function () {
       const fixture = await taskSetup();
       const { registryAddress, registry, guardian, executor, contractNetworks, file, contracts } = fixture;
