@@ -122,10 +122,10 @@ describe("Safe tasks against `hardhat node`, each owner in a process of their ow
     }>(await hardhatCli(node.url, ["operators:show", merged, "--json"]));
     expect(shown.operators).to.deep.equal({ before: [accounts[4]], after: [accounts[5]] });
     expect(shown.missingSignatures).to.equal(0);
-    const stored = JSON.parse(await readFile(merged, "utf8")) as Parameters<typeof computeSafeTxHashes>[2] & {
+    const { safeTransaction } = JSON.parse(await readFile(merged, "utf8")) as {
       safeTransaction: Parameters<typeof computeSafeTxHashes>[2];
     };
-    expect(shown.hashes).to.deep.equal(computeSafeTxHashes(31337n, proposed.proposal.safe, stored.safeTransaction));
+    expect(shown.hashes).to.deep.equal(computeSafeTxHashes(31337n, proposed.proposal.safe, safeTransaction));
 
     const executed = await hardhatCli(node.url, [
       "operators:execute",
