@@ -9,6 +9,11 @@ export default tseslint.config(
   },
   eslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },
+  // The billing console's page script runs in the browser, with uPlot loaded before it.
+  {
+    files: ["keeper/src/console/static/**/*.js"],
+    languageOptions: { sourceType: "script", globals: { ...globals.browser, uPlot: "readonly" } },
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -57,7 +57,8 @@ export default defineConfig({
     localhost: {
       type: "http",
       chainType: "l1",
-      url: "http://127.0.0.1:8545",
+      // HARDHAT_NODE_URL points the tasks at a node on another port (the process-level tests use a free port).
+      url: process.env.HARDHAT_NODE_URL ?? "http://127.0.0.1:8545",
     },
     sepolia: {
       type: "http",
