@@ -142,6 +142,25 @@ export const MIGRATIONS: readonly Migration[] = [
       )
     `,
   },
+  {
+    version: 5,
+    name: "contracts v2: subscription refs, backlog and quarantine",
+    sql: `
+      -- A v2 charge addresses a subscription by (id, customer, amount, token), all already stored; the backlog a
+      -- charge may collect (older periods are forgiven) is a term copied into the subscription.
+      ALTER TABLE subscriptions ADD COLUMN max_backlog bigint NOT NULL DEFAULT 1;
+      -- Subscriptions whose charge cannot be simulated (a hostile token, a node refusing the call): left out of
+      -- batches until retry_at (chain time), with a back-off doubling per failure. A table of its own, so neither a
+      -- restart nor a reorg's rebuild of the subscriptions rows forgets it.
+      CREATE TABLE quarantine (
+        subscription_id bigint PRIMARY KEY,
+        failures int NOT NULL CHECK (failures >= 1),
+        retry_at bigint NOT NULL,
+        reason text NOT NULL,
+        quarantined_at timestamptz NOT NULL DEFAULT now()
+      )
+    `,
+  },
 ];
 
 /** Applies every migration newer than the store's version; returns the versions applied. */

@@ -7,6 +7,7 @@ import { pino } from "pino";
 
 import { type ChainEvent, InProcessEventBus } from "../../../keeper/src/bus/event-bus.js";
 import { type Eip1193Provider, RpcClient } from "../../../keeper/src/rpc.js";
+import { Quarantine } from "../../../keeper/src/quarantine.js";
 import { Scheduler } from "../../../keeper/src/scheduler.js";
 import { PrivateKeySigner } from "../../../keeper/src/signer.js";
 import { bindStore, type Db, migrate, PgliteDb, toBigInt } from "../../../keeper/src/store/index.js";
@@ -90,12 +91,12 @@ async function keeperParts(
     txManager,
     {
       billingAddress: d.billingAddress,
-      registryAddress: d.registry,
       operator: d.operator.address,
       gasBudget: 8_000_000n,
       maxItems: 200,
       maxPendingTxs: 4,
       pastDueRetrySeconds: 3600,
+      quarantine: new Quarantine(db, { retrySeconds: 3600, maxRetrySeconds: 86_400 }),
     },
     logger,
   );
@@ -133,9 +134,9 @@ describe("Keeper against a Hardhat chain", function () {
       expect(subs.map((s) => s.id)).to.deep.equal([1n, 2n, 3n]);
       for (const sub of subs) {
         expect(sub.status).to.equal("active");
-        expect(sub.nextChargeAt).to.equal(await d.billing.nextChargeAt(sub.id));
+        expect(sub.nextChargeAt).to.equal((await d.billing.getSubscription(d.refs[Number(sub.id) - 1])).nextChargeAt);
       }
-      await d.billing.connect(d.customers[1]).cancel(2n);
+      await d.billing.connect(d.customers[1]).cancel(d.refs[1]);
       await syncAll(parts);
       expect((await storedSubscriptions(parts.db))[1].status).to.equal("cancelled");
     });
@@ -178,7 +179,7 @@ describe("Keeper against a Hardhat chain", function () {
 
       await networkHelpers.time.increase(PERIOD);
       // Cancelled after the sync: the store still thinks it is due, the on-chain check must drop it.
-      await d.billing.connect(d.customers[2]).cancel(3n);
+      await d.billing.connect(d.customers[2]).cancel(d.refs[2]);
       const head = await ethers.provider.getBlockNumber();
       expect(await parts.scheduler.tick(head)).to.equal(1);
       await parts.txManager.tick();
