@@ -6,6 +6,7 @@ import type { ForwardedTransaction } from "./fault-proxy.js";
 
 export interface Charge {
   subscriptionId: bigint;
+  /** The period paid (0 = the first), from the event's next due time and the subscription's schedule. */
   periodIndex: bigint;
   blockNumber: number;
   transactionHash: string;
@@ -18,21 +19,43 @@ interface RawLog {
   transactionHash: string;
 }
 
-/** Every Charged event of `billing` from `fromBlock` to the head, decoded with the contract ABI. */
+/**
+ * Every Charged event of `billing` from `fromBlock` to the head, decoded with the contract ABI. `fromBlock` must
+ * cover the subscriptions' Subscribed events: a v2 Charged event carries the next due time, and the period it paid
+ * is `(nextChargeAt - firstChargeAt) / period - 1`.
+ */
 export async function chargedEvents(chain: TestChain, billing: string, fromBlock = 0): Promise<Charge[]> {
-  const topic = billingInterface.getEvent("Charged")!.topicHash;
+  const [charged, subscribed] = [billingInterface.getEvent("Charged")!, billingInterface.getEvent("Subscribed")!];
   const logs = await chain.rpc<RawLog[]>("eth_getLogs", [
-    { address: billing, topics: [topic], fromBlock: `0x${fromBlock.toString(16)}`, toBlock: "latest" },
+    {
+      address: billing,
+      topics: [[charged.topicHash, subscribed.topicHash]],
+      fromBlock: `0x${fromBlock.toString(16)}`,
+      toBlock: "latest",
+    },
   ]);
-  return logs.map((log) => {
+  const schedules = new Map<bigint, { firstChargeAt: bigint; period: bigint }>();
+  const charges: Charge[] = [];
+  for (const log of logs) {
     const parsed = billingInterface.parseLog(log)!;
-    return {
-      subscriptionId: parsed.args.subscriptionId as bigint,
-      periodIndex: parsed.args.periodIndex as bigint,
+    const subscriptionId = parsed.args.subscriptionId as bigint;
+    if (parsed.name === "Subscribed") {
+      schedules.set(subscriptionId, {
+        firstChargeAt: parsed.args.firstChargeAt as bigint,
+        period: parsed.args.period as bigint,
+      });
+      continue;
+    }
+    const schedule = schedules.get(subscriptionId);
+    if (schedule === undefined) throw new Error(`Charged for subscription ${subscriptionId} before its Subscribed`);
+    charges.push({
+      subscriptionId,
+      periodIndex: ((parsed.args.nextChargeAt as bigint) - schedule.firstChargeAt) / schedule.period - 1n,
       blockNumber: Number(log.blockNumber),
       transactionHash: log.transactionHash,
-    };
-  });
+    });
+  }
+  return charges;
 }
 
 /**
