@@ -165,9 +165,14 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /** Applies every migration newer than the store's version; returns the versions applied. */
 export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  await db.query(
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-  );
+  // Under the same lock as the migrations: PostgreSQL's IF NOT EXISTS is not safe against a concurrent CREATE (two
+  // keepers starting at once on a new database fail with a duplicate pg_type key).
+  await db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock(727272)");
+    await tx.query(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+    );
+  });
   const applied: number[] = [];
   for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
     const done = await db.transaction(async (tx) => {
