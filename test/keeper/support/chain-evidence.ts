@@ -19,43 +19,70 @@ interface RawLog {
   transactionHash: string;
 }
 
-/**
- * Every Charged event of `billing` from `fromBlock` to the head, decoded with the contract ABI. `fromBlock` must
- * cover the subscriptions' Subscribed events: a v2 Charged event carries the next due time, and the period it paid
- * is `(nextChargeAt - firstChargeAt) / period - 1`.
- */
-export async function chargedEvents(chain: TestChain, billing: string, fromBlock = 0): Promise<Charge[]> {
-  const [charged, subscribed] = [billingInterface.getEvent("Charged")!, billingInterface.getEvent("Subscribed")!];
+interface Schedule {
+  firstChargeAt: bigint;
+  period: bigint;
+}
+
+/** Schedules by chain URL and billing address: a subscription's first due time and period never change. */
+const scheduleCache = new Map<string, Map<bigint, Schedule>>();
+
+/** The schedules of (at least) `ids`, from the Subscribed events, read again only when one is missing. */
+async function schedulesOf(chain: TestChain, billing: string, ids: readonly bigint[]): Promise<Map<bigint, Schedule>> {
+  const key = `${chain.url}|${billing.toLowerCase()}`;
+  let schedules = scheduleCache.get(key);
+  if (schedules !== undefined && ids.every((id) => schedules!.has(id))) return schedules;
+  schedules = new Map();
   const logs = await chain.rpc<RawLog[]>("eth_getLogs", [
     {
       address: billing,
-      topics: [[charged.topicHash, subscribed.topicHash]],
+      topics: [billingInterface.getEvent("Subscribed")!.topicHash],
+      fromBlock: "0x0",
+      toBlock: "latest",
+    },
+  ]);
+  for (const log of logs) {
+    const parsed = billingInterface.parseLog(log)!;
+    schedules.set(parsed.args.subscriptionId as bigint, {
+      firstChargeAt: parsed.args.firstChargeAt as bigint,
+      period: parsed.args.period as bigint,
+    });
+  }
+  scheduleCache.set(key, schedules);
+  return schedules;
+}
+
+/**
+ * Every Charged event of `billing` from `fromBlock` to the head, decoded with the contract ABI. A v2 Charged event
+ * carries the next due time: the period it paid is `(nextChargeAt - firstChargeAt) / period - 1`, with the schedule
+ * from the subscription's Subscribed event.
+ */
+export async function chargedEvents(chain: TestChain, billing: string, fromBlock = 0): Promise<Charge[]> {
+  const logs = await chain.rpc<RawLog[]>("eth_getLogs", [
+    {
+      address: billing,
+      topics: [billingInterface.getEvent("Charged")!.topicHash],
       fromBlock: `0x${fromBlock.toString(16)}`,
       toBlock: "latest",
     },
   ]);
-  const schedules = new Map<bigint, { firstChargeAt: bigint; period: bigint }>();
-  const charges: Charge[] = [];
-  for (const log of logs) {
-    const parsed = billingInterface.parseLog(log)!;
-    const subscriptionId = parsed.args.subscriptionId as bigint;
-    if (parsed.name === "Subscribed") {
-      schedules.set(subscriptionId, {
-        firstChargeAt: parsed.args.firstChargeAt as bigint,
-        period: parsed.args.period as bigint,
-      });
-      continue;
-    }
+  const parsed = logs.map((log) => ({ log, event: billingInterface.parseLog(log)! }));
+  const schedules = await schedulesOf(
+    chain,
+    billing,
+    parsed.map(({ event }) => event.args.subscriptionId as bigint),
+  );
+  return parsed.map(({ log, event }) => {
+    const subscriptionId = event.args.subscriptionId as bigint;
     const schedule = schedules.get(subscriptionId);
-    if (schedule === undefined) throw new Error(`Charged for subscription ${subscriptionId} before its Subscribed`);
-    charges.push({
+    if (schedule === undefined) throw new Error(`Charged for subscription ${subscriptionId}, which has no Subscribed`);
+    return {
       subscriptionId,
-      periodIndex: ((parsed.args.nextChargeAt as bigint) - schedule.firstChargeAt) / schedule.period - 1n,
+      periodIndex: ((event.args.nextChargeAt as bigint) - schedule.firstChargeAt) / schedule.period - 1n,
       blockNumber: Number(log.blockNumber),
       transactionHash: log.transactionHash,
-    });
-  }
-  return charges;
+    };
+  });
 }
 
 /**
