@@ -25,6 +25,11 @@ export interface SubscriptionState {
   pastDueSince: bigint | null;
   /** Scheduler back-off in chain time; cleared by a new charge. */
   retryAt: bigint;
+  /**
+   * The transaction that subscribed, while it is being reduced (not stored): the events of one transaction are
+   * always stored together, so a completion in it is the one at subscribe.
+   */
+  subscribedTx?: string;
 }
 
 /** Subscription state after `event`; undefined while no Subscribed event is known. */
@@ -49,6 +54,7 @@ export function reduceSubscription(
       chargeCount: 0n,
       pastDueSince: null,
       retryAt: 0n,
+      subscribedTx: event.transactionHash,
     };
   }
   if (state === undefined) return undefined;
@@ -75,7 +81,14 @@ export function reduceSubscription(
     case "SubscriptionLapsed":
       return { ...state, status: "lapsed" };
     case "SubscriptionCompleted":
-      return { ...state, status: "completed" };
+      // As the contract stores it: a charge that completes leaves the schedule at the period it paid (the Charged
+      // event said one period later); a completion at subscribe keeps the next period.
+      return {
+        ...state,
+        status: "completed",
+        nextChargeAt:
+          event.transactionHash === state.subscribedTx ? state.nextChargeAt : state.nextChargeAt - state.period,
+      };
     default:
       return state;
   }
