@@ -332,6 +332,8 @@ export class Scheduler {
           return "failed";
         }
         const { good, bad } = await this.bisect(batch, simulation);
+        // The halves failed for another reason (the node, not the items): nothing to learn, try again next tick.
+        if (good.length === 0 && bad.length === 0) return "failed";
         if (bad.length > 0) await this.quarantine(bad, chainNow);
         for (const item of bad) quarantined.add(item.ref.id);
         // No single item fails alone but together they do: send the half that simulates, the rest waits.
