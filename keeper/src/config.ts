@@ -197,6 +197,16 @@ export const configSchema = z
     reorgWindowBlocks: int("a block count between 1 and 10000", 1, 10_000).default(128),
     maxPendingTxs: int("a transaction count between 1 and 64", 1, 64).default(16),
     pastDueRetrySeconds: int("seconds >= 0", 0).default(3600),
+    quarantine: z
+      .object({
+        retrySeconds: int("seconds >= 1 before a quarantined subscription is simulated again", 1).default(3600),
+        maxRetrySeconds: int("seconds >= 1 (cap on the doubling back-off)", 1).default(7 * 86_400),
+      })
+      .strict()
+      .default({})
+      .refine((q) => q.retrySeconds <= q.maxRetrySeconds, {
+        message: "expected retrySeconds <= maxRetrySeconds",
+      }),
     // Scale-out: several instances (each with its own operator key) on one PostgreSQL store, and a RabbitMQ bus.
     bus: busSchema.optional(),
     instanceId: z
@@ -350,6 +360,7 @@ export function describeConfig(config: KeeperConfig): Record<string, unknown> {
         ? { type: "keystore", path: config.signer.path }
         : { type: "env", variable: config.signer.variable },
     batch: config.batch,
+    quarantine: config.quarantine,
     txConfirmations: config.txConfirmations,
   };
 }

@@ -7,6 +7,7 @@ import { createEventBus, type EventBus } from "./bus/index.js";
 import { ConfigError, describeConfig, type KeeperConfig } from "./config.js";
 import { LeaseLostError, Leases, SYNC_LEASE } from "./leases.js";
 import { type Health, KeeperMetrics, startMetricsServer } from "./metrics.js";
+import { Quarantine } from "./quarantine.js";
 import { classifyRpcError, type Eip1193Provider, redactUrl, RpcClient } from "./rpc.js";
 import { Scheduler } from "./scheduler.js";
 import type { OperatorSigner } from "./signer.js";
@@ -158,7 +159,7 @@ export class Keeper {
       },
       "keeper started",
     );
-    const registryAddress = await this.connect();
+    await this.connect();
     if (this.stopped) return;
 
     this.db = this.deps.db ?? (await openDb(config.store));
@@ -227,13 +228,13 @@ export class Keeper {
         },
       },
     );
+    const quarantine = new Quarantine(this.db, config.quarantine);
     this.scheduler = new Scheduler(
       this.db,
       this.rpc,
       this.txManager,
       {
         billingAddress: config.billingAddress,
-        registryAddress,
         operator: this.signer.address,
         gasBudget: BigInt(config.batch.gasBudget),
         maxItems: config.batch.maxItems,
@@ -241,6 +242,7 @@ export class Keeper {
         pastDueRetrySeconds: config.pastDueRetrySeconds,
         // Work leases split the work between instances sharing a store; alone on the embedded one, claims only cost.
         leases: this.shared ? leases : undefined,
+        quarantine,
       },
       this.logger,
       {
@@ -249,8 +251,18 @@ export class Keeper {
           this.metrics.chargesConfirmed.inc(confirmed);
           this.metrics.chargesFailed.inc(failed);
         },
+        onQuarantine: (ids) => this.showQuarantine(ids),
       },
     );
+    // Kept across restarts: shown (metric and log) from the start.
+    const held = await quarantine.ids();
+    this.showQuarantine(held);
+    if (held.length > 0) {
+      this.logger.warn(
+        { quarantined: held.map(String) },
+        `quarantined subscriptions ${held.join(", ")}: kept from before the restart`,
+      );
+    }
     const open = await this.txManager.openCount();
     if (open > 0) this.logger.info({ pending: open }, "resuming pending transactions");
     await this.retrying("resume", () => (this.txManager as TxManager).tick({ rebroadcast: true }));
@@ -406,6 +418,11 @@ export class Keeper {
     this.syncLeader = leader;
   }
 
+  private showQuarantine(ids: readonly bigint[]): void {
+    this.metrics.quarantined.reset();
+    for (const id of ids) this.metrics.quarantined.set({ subscription_id: id.toString() }, 1);
+  }
+
   private onRegistered(registered: boolean): void {
     this.metrics.operatorRegistered.set(registered ? 1 : 0);
     if (registered !== this.registered) {
@@ -413,7 +430,7 @@ export class Keeper {
       else
         this.logger.warn(
           { operator: this.signer.address },
-          "operator is NOT registered in the OperatorRegistry: no charges will be sent",
+          "operator is NOT an operator of the billing contract: no charges will be sent",
         );
     }
     this.registered = registered;

@@ -2,6 +2,7 @@
 // talking to each other: one event-sync leader at a time, and disjoint batches of subscriptions to charge. Expiry is
 // database time (`now()`), so the instances' clocks do not matter; a dead instance's leases lapse after the TTL and
 // the others take its work over.
+import { notQuarantined } from "./quarantine.js";
 import { type Db, toBigInt } from "./store/index.js";
 
 /** The lease row of the event-sync leader. */
@@ -86,7 +87,8 @@ export class Leases {
   async claimDue(query: DueQuery): Promise<bigint[]> {
     const due = `s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
       AND NOT (s.id = ANY($2::text[]::bigint[]))
-      AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)`;
+      AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
+      AND ${notQuarantined(1)}`;
     const params = [query.chainNow.toString(), query.exclude.map(String)];
     // A row to lock for every due subscription (an expired one: claimable).
     await this.db.query(

@@ -50,6 +50,12 @@ export class KeeperMetrics {
     "keeper_lease_heartbeat_failures_total",
     "Lease renewals between loop passes that failed (the store was unreachable); shared store only",
   );
+  readonly quarantined = new Gauge({
+    name: "keeper_quarantined_subscriptions",
+    help: "1 for each subscription set aside because its charge fails in simulation (label: its id)",
+    labelNames: ["subscription_id"] as const,
+    registers: [this.registry],
+  });
   readonly rpcErrors = new Counter({
     name: "keeper_rpc_errors_total",
     help: "Failed JSON-RPC calls by method and kind",

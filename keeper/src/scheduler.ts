@@ -1,20 +1,45 @@
-// Scheduler: picks subscriptions due by CHAIN time from the store, re-checks each on chain (`isDue`), sizes a
+// Scheduler: picks subscriptions due by CHAIN time from the store, re-checks each on chain (`areDue`), sizes a
 // `chargeMany` batch to the gas budget by estimating and halving (the estimate is also the simulation of the whole
-// call), and only then hands it to the tx manager, which reserves the nonce.
-import { Interface } from "ethers";
+// call), and only then hands it to the tx manager, which reserves the nonce. A batch whose simulation reverts is
+// bisected: the items that fail on their own are quarantined, the others are sent.
 import type { Logger } from "pino";
 
 import { billingInterface } from "./sync/decode.js";
 import type { Leases } from "./leases.js";
+import { notQuarantined, type Quarantine } from "./quarantine.js";
 import { classifyRpcError, mapLimit, type RpcClient, type RpcReceipt } from "./rpc.js";
 import { type Db, toBigInt } from "./store/index.js";
 import type { TxManager } from "./tx-manager.js";
 
-const registryInterface = new Interface(["function isOperator(address account) view returns (bool)"]);
+/** A subscription as the v2 contract addresses it: the id with the terms that locate its storage. */
+export interface SubscriptionRef {
+  id: bigint;
+  customer: string;
+  amount: bigint;
+  token: string;
+}
+
+/** The ABI tuple of a ref, in the contract's field order. */
+const refTuple = (ref: SubscriptionRef) => [ref.id, ref.customer, ref.amount, ref.token];
+
+/** The refs of `ids` from the store, in the order of `ids` (ids the store does not know are left out). */
+export async function loadRefs(db: Db, ids: readonly bigint[]): Promise<SubscriptionRef[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.query<{ id: unknown; customer: string; amount: unknown; token: string }>(
+    "SELECT id, customer, amount, token FROM subscriptions WHERE id = ANY($1::text[]::bigint[])",
+    [ids.map(String)],
+  );
+  const byId = new Map(
+    rows.map((row) => [
+      toBigInt(row.id),
+      { id: toBigInt(row.id), customer: row.customer, amount: BigInt(String(row.amount)), token: row.token },
+    ]),
+  );
+  return ids.flatMap((id) => byId.get(id) ?? []);
+}
 
 export interface SchedulerOptions {
   billingAddress: string;
-  registryAddress: string;
   operator: string;
   gasBudget: bigint;
   maxItems: number;
@@ -28,11 +53,15 @@ export interface SchedulerOptions {
    * claimed until their transaction is final. Without it, candidates are read from the store (one keeper).
    */
   leases?: Leases;
+  /** Where items whose charge cannot be simulated are set aside. */
+  quarantine: Quarantine;
 }
 
 export interface SchedulerHooks {
   onRegistered?(registered: boolean): void;
   onOutcome?(outcome: { confirmed: number; failed: number }): void;
+  /** The quarantined ids after a change (new items quarantined or released). */
+  onQuarantine?(ids: readonly bigint[]): void;
 }
 
 /** What one final charge transaction did, per subscription, from its receipt's events. */
@@ -57,7 +86,7 @@ export function chargeOutcome(receipt: RpcReceipt, billingAddress: string, subsc
   return { charged, failed, skipped, paymentFailed };
 }
 
-/** `RecurringBilling.Status.PastDue`. */
+/** `RecurringBilling.Status.PastDue`: the `status` field of `getSubscription`. */
 const PAST_DUE = 2;
 /** Batches one instance claims per tick on a shared store. */
 const SHARED_BATCHES_PER_TICK = 4;
@@ -65,10 +94,12 @@ const SHARED_BATCHES_PER_TICK = 4;
 const ARE_DUE_CHUNK = 500;
 
 interface SizedBatch {
-  ids: bigint[];
+  refs: SubscriptionRef[];
   data: string;
   gasLimit: bigint;
 }
+
+type Simulation = { ok: true; gas: bigint } | { ok: false; kind: string; error: string };
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -77,7 +108,6 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 }
 
 export class Scheduler {
-  private gracePeriod?: bigint;
   /** Whether the contract has `areDue` (unknown until the first call). */
   private hasAreDue?: boolean;
 
@@ -90,11 +120,11 @@ export class Scheduler {
     private readonly hooks: SchedulerHooks = {},
   ) {}
 
-  /** Whether the chain counts the keeper's key as an operator. */
+  /** Whether the billing contract counts the keeper's key as an operator (its copy of the registry's set). */
   async isRegistered(): Promise<boolean> {
-    const data = registryInterface.encodeFunctionData("isOperator", [this.options.operator]);
-    const result = await this.rpc.call({ to: this.options.registryAddress, data });
-    const [registered] = registryInterface.decodeFunctionResult("isOperator", result);
+    const data = billingInterface.encodeFunctionData("isOperator", [this.options.operator]);
+    const result = await this.rpc.call({ to: this.options.billingAddress, data });
+    const [registered] = billingInterface.decodeFunctionResult("isOperator", result);
     return registered as boolean;
   }
 
@@ -138,11 +168,11 @@ export class Scheduler {
     if (candidates.length === 0) return 0;
     let sentIds: bigint[] = [];
     try {
-      const due = await this.confirmDue(candidates, chainNow);
+      const due = await this.confirmDue(await loadRefs(this.db, candidates), chainNow);
       if (due.length === 0) return 0;
-      const batches = await this.sizeBatches(due, slots);
+      const batches = await this.sizeBatches(due, slots, chainNow);
       if (batches.length === 0) return 0;
-      const ids = batches.flatMap((batch) => batch.ids);
+      const ids = batches.flatMap((batch) => batch.refs.map((ref) => ref.id));
       // A claim that lapsed during the checks may have been taken by another instance: claim afresh next time.
       if (leases && (await leases.renew(ids)).length !== ids.length) {
         this.logger.warn({ items: ids.length }, "claims lapsed before sending: claiming again");
@@ -153,10 +183,10 @@ export class Scheduler {
           to: this.options.billingAddress,
           data: batch.data,
           gasLimit: batch.gasLimit,
-          subscriptionIds: batch.ids,
+          subscriptionIds: batch.refs.map((ref) => ref.id),
         })),
       );
-      sentIds = batches.slice(0, sent.length).flatMap((batch) => batch.ids);
+      sentIds = batches.slice(0, sent.length).flatMap((batch) => batch.refs.map((ref) => ref.id));
       inFlight.push(...sentIds.map(String));
       return sent.length;
     } finally {
@@ -166,7 +196,10 @@ export class Scheduler {
     }
   }
 
-  /** Due by the store's view (chain time), not in flight, merchant not known to be paused; claimed with leases. */
+  /**
+   * Due by the store's view (chain time), not in flight, not quarantined, merchant not known to be paused; claimed
+   * with leases.
+   */
   private async dueCandidates(chainNow: bigint, inFlight: string[], limit: number): Promise<bigint[]> {
     if (this.options.leases) {
       return this.options.leases.claimDue({ chainNow, exclude: inFlight.map(BigInt), limit });
@@ -177,14 +210,15 @@ export class Scheduler {
        WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
          AND s.id NOT IN (SELECT unnest($2::text[]::bigint[]))
          AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
+         AND ${notQuarantined(1)}
        ORDER BY s.next_charge_at, s.id LIMIT $3`,
       [chainNow.toString(), inFlight, limit],
     );
     return rows.map((row) => toBigInt(row.id));
   }
 
-  /** `areDue` for every candidate, a chunk per call; falls back to `isDue` per id on a contract without it. */
-  private async areDue(candidates: bigint[]): Promise<boolean[]> {
+  /** `areDue` for every candidate, a chunk per call; falls back to `isDue` per ref on a contract without it. */
+  private async areDue(candidates: SubscriptionRef[]): Promise<boolean[]> {
     const call = async (name: "areDue" | "isDue", arg: unknown) =>
       billingInterface.decodeFunctionResult(
         name,
@@ -195,7 +229,9 @@ export class Scheduler {
       )[0] as boolean | boolean[];
     if (this.hasAreDue !== false) {
       try {
-        const chunks = await mapLimit(chunk(candidates, ARE_DUE_CHUNK), 4, (ids) => call("areDue", ids));
+        const chunks = await mapLimit(chunk(candidates, ARE_DUE_CHUNK), 4, (refs) =>
+          call("areDue", refs.map(refTuple)),
+        );
         this.hasAreDue = true;
         return chunks.flatMap((verdicts) => [...(verdicts as boolean[])]);
       } catch (err) {
@@ -204,33 +240,38 @@ export class Scheduler {
         this.logger.info("the billing contract has no areDue: checking candidates one by one");
       }
     }
-    return mapLimit(candidates, 16, async (id) => (await call("isDue", id)) as boolean);
+    return mapLimit(candidates, 16, async (ref) => (await call("isDue", refTuple(ref))) as boolean);
   }
 
   /**
    * Keeps the candidates the contract says are due, and the past-due ones whose grace period is over (a charge
    * attempt is what lapses them on chain, and the SubscriptionLapsed event is what ends them in every indexer);
-   * the others are set aside for a while.
+   * the others are set aside for a while. Grace runs on the contract's billing clock (paused time does not count),
+   * so the chain says when it is over (`graceRemaining`), not the keeper's clock.
    */
-  private async confirmDue(candidates: bigint[], chainNow: bigint): Promise<bigint[]> {
-    const view = async (name: "statusOf" | "pastDueSince" | "gracePeriod", args: unknown[] = []) =>
+  private async confirmDue(candidates: SubscriptionRef[], chainNow: bigint): Promise<SubscriptionRef[]> {
+    const view = async (name: "getSubscription" | "graceRemaining", ref: SubscriptionRef) =>
       billingInterface.decodeFunctionResult(
         name,
-        await this.rpc.call({ to: this.options.billingAddress, data: billingInterface.encodeFunctionData(name, args) }),
-      )[0] as bigint;
+        await this.rpc.call({
+          to: this.options.billingAddress,
+          data: billingInterface.encodeFunctionData(name, [refTuple(ref)]),
+        }),
+      )[0] as { status: bigint; nextChargeAt: bigint } & bigint;
     const isDue = await this.areDue(candidates);
-    const verdicts = await mapLimit(candidates, 16, async (id, i) => {
+    const verdicts = await mapLimit(candidates, 16, async (ref, i) => {
       if (isDue[i]) return true;
-      if (Number(await view("statusOf", [id])) !== PAST_DUE) return false;
-      this.gracePeriod ??= await view("gracePeriod");
-      return (await view("pastDueSince", [id])) + this.gracePeriod <= chainNow;
+      const sub = await view("getSubscription", ref);
+      if (Number(sub.status) !== PAST_DUE || sub.nextChargeAt > chainNow) return false;
+      // Past due and not due by `areDue`: either the merchant is paused (the clock stops, no lapse) or grace is over.
+      return (await view("graceRemaining", ref)) === 0n;
     });
     const due = candidates.filter((_, i) => verdicts[i]);
     const notDue = candidates.filter((_, i) => !verdicts[i]);
     if (notDue.length > 0) {
       const recheckAt = chainNow + BigInt(this.options.notDueRecheckSeconds ?? 60);
       await this.db.query("UPDATE subscriptions SET retry_at = $2 WHERE id = ANY($1::text[]::bigint[])", [
-        notDue.map(String),
+        notDue.map((ref) => String(ref.id)),
         recheckAt.toString(),
       ]);
       this.logger.debug({ count: notDue.length }, "store said due, chain said not: rechecking later");
@@ -239,52 +280,152 @@ export class Scheduler {
   }
 
   /**
-   * Up to `slots` batches of the due ids, each simulated and within the gas budget. The first batch sets the size
+   * Up to `slots` batches of the due refs, each simulated and within the gas budget. The first batch sets the size
    * (scaled to the budget by its estimate); the others are simulated in parallel; items cut from a batch wait for
-   * the next tick.
+   * the next tick. Items whose simulation fails on their own are quarantined on the way, so a bad item at the head
+   * of the due list never stops the ones behind it.
    */
-  private async sizeBatches(due: bigint[], slots: number): Promise<SizedBatch[]> {
-    const first = await this.sizeBatch(due.slice(0, this.options.maxItems));
+  private async sizeBatches(due: SubscriptionRef[], slots: number, chainNow: bigint): Promise<SizedBatch[]> {
+    const quarantined = new Set<bigint>();
+    let rest = due;
+    let first: SizedBatch | undefined;
+    while (first === undefined && rest.length > 0) {
+      const head = rest.slice(0, this.options.maxItems);
+      const sized = await this.sizeBatch(head, chainNow, quarantined);
+      if (sized === "failed") return [];
+      first = sized;
+      // Everything in the head was quarantined: the next items get their turn now, not at the next tick.
+      if (first === undefined) rest = rest.slice(head.length);
+    }
     if (first === undefined) return [];
-    const rest = chunk(due.slice(first.ids.length), first.ids.length).slice(0, slots - 1);
-    const others = await mapLimit(rest, 4, (ids) => this.sizeBatch(ids));
+    const taken = new Set(first.refs.map((ref) => ref.id));
+    const remaining = rest.filter((ref) => !taken.has(ref.id) && !quarantined.has(ref.id));
+    const others = chunk(remaining, first.refs.length).slice(0, slots - 1);
+    const sized = await mapLimit(others, 4, (refs) => this.sizeBatch(refs, chainNow, quarantined));
     const batches = [first];
-    for (const batch of others) {
-      if (batch === undefined) break;
+    for (const batch of sized) {
+      if (batch === "failed" || batch === undefined) break;
       batches.push(batch);
     }
     return batches;
   }
 
-  /** The largest prefix of `ids` whose estimated gas fits the budget, with its gas limit. */
-  private async sizeBatch(ids: bigint[]): Promise<SizedBatch | undefined> {
-    let batch = ids;
+  /**
+   * The largest prefix of `refs` whose estimated gas fits the budget, with its gas limit. A reverting simulation is
+   * bisected to find the items that fail on their own: they are quarantined and the batch goes on without them.
+   * Undefined when every item was quarantined; "failed" when the node could not simulate for another reason.
+   */
+  private async sizeBatch(
+    refs: SubscriptionRef[],
+    chainNow: bigint,
+    quarantined: Set<bigint>,
+  ): Promise<SizedBatch | undefined | "failed"> {
+    let batch = refs;
+    let simulation = await this.simulate(batch);
     for (;;) {
-      const data = billingInterface.encodeFunctionData("chargeMany", [batch]);
-      let estimate: bigint;
-      try {
-        estimate = await this.rpc.estimateGas({ from: this.options.operator, to: this.options.billingAddress, data });
-      } catch (err) {
-        const kind = classifyRpcError(err);
-        if (kind === "reverted" && batch.length > 1) {
-          batch = batch.slice(0, Math.ceil(batch.length / 2));
-          continue;
+      if (!simulation.ok) {
+        if (simulation.kind !== "reverted") {
+          this.logger.error(
+            { kind: simulation.kind, error: simulation.error, items: batch.length },
+            "chargeMany simulation failed: not sending",
+          );
+          return "failed";
         }
-        this.logger.error(
-          { kind, error: (err as Error).message, items: batch.length },
-          "chargeMany simulation failed: not sending",
-        );
-        return undefined;
-      }
-      if (estimate > this.options.gasBudget && batch.length > 1) {
-        // Gas grows about linearly with the items: scale to the budget (with 5% to spare), at least halving.
-        const scaled = Number((BigInt(batch.length) * this.options.gasBudget * 95n) / (estimate * 100n));
-        batch = batch.slice(0, Math.max(1, Math.min(scaled, Math.ceil(batch.length / 2))));
+        const { good, bad } = await this.bisect(batch, simulation);
+        // The halves failed for another reason (the node, not the items): nothing to learn, try again next tick.
+        if (good.length === 0 && bad.length === 0) return "failed";
+        if (bad.length > 0) await this.quarantine(bad, chainNow);
+        for (const item of bad) quarantined.add(item.ref.id);
+        // No single item fails alone but together they do: send the half that simulates, the rest waits.
+        batch = bad.length > 0 ? good : good.slice(0, Math.ceil(good.length / 2));
+        if (batch.length === 0) return undefined;
+        simulation = await this.simulate(batch);
         continue;
       }
+      if (simulation.gas > this.options.gasBudget && batch.length > 1) {
+        // Gas grows about linearly with the items: scale to the budget (with 5% to spare), at least halving.
+        const scaled = Number((BigInt(batch.length) * this.options.gasBudget * 95n) / (simulation.gas * 100n));
+        batch = batch.slice(0, Math.max(1, Math.min(scaled, Math.ceil(batch.length / 2))));
+        simulation = await this.simulate(batch);
+        continue;
+      }
+      await this.releaseQuarantine(batch);
       // Headroom: state may change a little between the estimate and inclusion.
-      return { ids: batch, data, gasLimit: (estimate * 12n) / 10n + 10_000n };
+      return { refs: batch, data: this.encode(batch), gasLimit: (simulation.gas * 12n) / 10n + 10_000n };
     }
+  }
+
+  private encode(refs: readonly SubscriptionRef[]): string {
+    return billingInterface.encodeFunctionData("chargeMany", [refs.map(refTuple)]);
+  }
+
+  /** `eth_estimateGas` of `chargeMany(refs)` from the operator: the simulation of the whole call. */
+  private async simulate(refs: readonly SubscriptionRef[]): Promise<Simulation> {
+    try {
+      const data = this.encode(refs);
+      return {
+        ok: true,
+        gas: await this.rpc.estimateGas({ from: this.options.operator, to: this.options.billingAddress, data }),
+      };
+    } catch (err) {
+      return { ok: false, kind: classifyRpcError(err), error: (err as Error).message };
+    }
+  }
+
+  /**
+   * Splits a batch whose simulation reverted into the items that simulate (`good`, each half known to simulate on
+   * its own) and the single items that revert alone (`bad`), with a failure reason per bad item. Halves recursively:
+   * about 2·log2(n) simulations per bad item.
+   */
+  private async bisect(
+    refs: SubscriptionRef[],
+    failure: Simulation & { ok: false },
+  ): Promise<{ good: SubscriptionRef[]; bad: { ref: SubscriptionRef; error: string }[] }> {
+    if (refs.length === 1) return { good: [], bad: [{ ref: refs[0], error: failure.error }] };
+    const middle = Math.ceil(refs.length / 2);
+    const halves = [refs.slice(0, middle), refs.slice(middle)];
+    const good: SubscriptionRef[] = [];
+    const bad: { ref: SubscriptionRef; error: string }[] = [];
+    for (const half of halves) {
+      const simulation = await this.simulate(half);
+      if (simulation.ok) {
+        good.push(...half);
+        continue;
+      }
+      if (simulation.kind !== "reverted") continue; // not the items' fault: they wait for the next tick
+      const split = await this.bisect(half, simulation);
+      good.push(...split.good);
+      bad.push(...split.bad);
+    }
+    return { good, bad };
+  }
+
+  private async quarantine(bad: { ref: SubscriptionRef; error: string }[], chainNow: bigint): Promise<void> {
+    const { quarantine } = this.options;
+    const entries = await quarantine.add(
+      bad.map((item) => item.ref.id),
+      chainNow,
+      bad[0].error,
+    );
+    const ids = entries.map((entry) => entry.id.toString());
+    this.logger.warn(
+      {
+        quarantined: ids,
+        retryAt: entries.map((entry) => entry.retryAt.toString()),
+        failures: entries.map((entry) => entry.failures),
+        error: bad[0].error,
+      },
+      `quarantined subscriptions ${ids.join(", ")}: their charge fails in simulation; billing the others`,
+    );
+    this.hooks.onQuarantine?.(await quarantine.ids());
+  }
+
+  /** Items in a batch that simulated are quarantined no more. */
+  private async releaseQuarantine(refs: readonly SubscriptionRef[]): Promise<void> {
+    const released = await this.options.quarantine.release(refs.map((ref) => ref.id));
+    if (released.length === 0) return;
+    this.logger.info({ released: released.map(String) }, "quarantined subscriptions simulate again: released");
+    this.hooks.onQuarantine?.(await this.options.quarantine.ids());
   }
 
   /** Books the outcome of a final charge transaction: metrics, and a back-off for failed payments. */

@@ -12,8 +12,10 @@ import {
   type BillingDeployment,
   MONTH,
   billingInterface,
+  customerOfSubscription,
   deployBilling,
   subscribeCustomers,
+  subscriptionRef,
 } from "../../test/keeper/support/billing-setup.js";
 import { TestChain } from "../../test/keeper/support/chain.js";
 import { chargedEvents } from "../../test/keeper/support/chain-evidence.js";
@@ -84,8 +86,12 @@ async function benchCharging() {
   const workspace = new KeeperWorkspace();
   try {
     const deployment = await deployBilling(chain);
-    const ids = await subscribeCustomers(chain, deployment, { count: SUBSCRIPTIONS + NAIVE_SAMPLE, perCustomer: 50 });
+    const perCustomer = 50;
+    const ids = await subscribeCustomers(chain, deployment, { count: SUBSCRIPTIONS + NAIVE_SAMPLE, perCustomer });
     const naiveIds = ids.slice(SUBSCRIPTIONS);
+    const naiveRefs = naiveIds.map((id, i) =>
+      subscriptionRef(deployment, id, customerOfSubscription(SUBSCRIPTIONS + i, perCustomer)),
+    );
     await chain.warp(MONTH);
     await chain.setIntervalMining(BLOCK_MS);
     const afterSetup = await chain.blockNumber();
@@ -99,8 +105,8 @@ async function benchCharging() {
     let naiveLastBlock = 0;
     // Nonces counted here: ethers' own "pending" lookup can lag one block behind a just-mined receipt.
     let nonce = await chain.nonce(deployment.operator.address);
-    for (const id of naiveIds) {
-      const tx = await billing.charge(id, { nonce: nonce++ });
+    for (const ref of naiveRefs) {
+      const tx = await billing.charge(ref, { nonce: nonce++ });
       const receipt = (await tx.wait())!;
       naiveHashes.push(receipt.hash);
       naiveFirstBlock ||= receipt.blockNumber;

@@ -4,6 +4,14 @@ import { ethers } from "ethers";
 
 import type { Narrator } from "./ui.js";
 
+/** A subscription as the contract addresses it (`RecurringBilling.SubscriptionRef`). */
+export interface SubscriptionRef {
+  id: bigint;
+  customer: string;
+  amount: bigint;
+  token: string;
+}
+
 export interface DrillTargets {
   attacker: ethers.Signer;
   billing: ethers.Contract;
@@ -12,9 +20,9 @@ export interface DrillTargets {
   merchantId: bigint;
   planId: bigint;
   /** A subscription that is active but not due. */
-  activeId: bigint;
+  active: SubscriptionRef;
   /** A subscription its customer cancelled. */
-  cancelledId: bigint;
+  cancelled: SubscriptionRef;
   customer: string;
   /** Accounts whose token balances must not move. */
   watched: string[];
@@ -51,12 +59,17 @@ export async function runLeakDrill(t: DrillTargets, narrator: Narrator): Promise
     {
       what: "charge a subscription before it is due",
       expected: "BillingNotDue",
-      run: () => billing.charge(t.activeId),
+      run: () => billing.charge(t.active),
     },
     {
       what: "charge a cancelled subscription",
       expected: "BillingSubscriptionNotActive",
-      run: () => billing.charge(t.cancelledId),
+      run: () => billing.charge(t.cancelled),
+    },
+    {
+      what: "charge a subscription more than its agreed amount",
+      expected: "BillingUnknownSubscription",
+      run: () => billing.charge({ ...t.active, amount: t.active.amount * 10n }),
     },
     {
       what: "redirect the merchant's revenue to itself",
@@ -66,7 +79,7 @@ export async function runLeakDrill(t: DrillTargets, narrator: Narrator): Promise
     {
       what: "create a pricier plan for the merchant",
       expected: "BillingNotMerchantAdmin",
-      run: () => billing.createPlan(t.merchantId, t.token.target, 10n ** 24n, 60, 0, 0),
+      run: () => billing.createPlan(t.merchantId, t.token.target, 10n ** 24n, 60, 0, 0, 1),
     },
     {
       what: "close the merchant's plan",
@@ -76,7 +89,7 @@ export async function runLeakDrill(t: DrillTargets, narrator: Narrator): Promise
     {
       what: "cancel a customer's subscription",
       expected: "BillingUnauthorizedCanceller",
-      run: () => billing.cancel(t.activeId),
+      run: () => billing.cancel(t.active),
     },
     {
       what: "pause the merchant (to unpause later)",
@@ -114,8 +127,8 @@ export async function runLeakDrill(t: DrillTargets, narrator: Narrator): Promise
     narrator.check(`attacker cannot ${attempt.what}`, outcome === attempt.expected, outcome);
   }
 
-  // A batch of not-due and cancelled ids (one repeated) goes through but charges nothing: each item is skipped.
-  const receipt = await (await billing.chargeMany([t.activeId, t.activeId, t.cancelledId])).wait();
+  // A batch of not-due and cancelled items (one repeated) goes through but charges nothing: each item is skipped.
+  const receipt = await (await billing.chargeMany([t.active, t.active, t.cancelled])).wait();
   const names = (receipt?.logs ?? []).map((log: ethers.Log) => t.billing.interface.parseLog(log)?.name);
   narrator.check(
     "attacker's chargeMany of not-due, repeated and cancelled ids charges nothing",

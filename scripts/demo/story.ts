@@ -15,7 +15,7 @@ import { PrivateKeySigner } from "../../keeper/src/signer.js";
 import { deployLocalSafe } from "../../tasks/safe/lib/local-safe.js";
 import { createProposal, executeProposal, type ExecutionResult, signProposal } from "../../tasks/safe/lib/proposal.js";
 import { signPermit } from "../lib/permit.js";
-import { runLeakDrill } from "./leak-drill.js";
+import { runLeakDrill, type SubscriptionRef } from "./leak-drill.js";
 import type { Narrator } from "./ui.js";
 
 const DAY = 24n * 60n * 60n;
@@ -55,7 +55,12 @@ interface Customer {
   wallet: ethers.HDNodeWallet;
   merchant: MerchantSetup;
   subscriptionId: bigint;
+  /** What the contract takes to address the subscription. */
+  ref: SubscriptionRef;
 }
+
+/** `RecurringBilling.Status`. */
+const Status = { Active: 1, PastDue: 2, Cancelled: 3, Lapsed: 4 } as const;
 
 const fmt = (amount: bigint) => `${ethers.formatUnits(amount, 18)} bUSD`;
 
@@ -73,7 +78,7 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
   };
 
   // ------------------------------------------------------------------ 1. deploy
-  narrator.heading("Deploy: a 2-of-3 Safe, the operator registry, the billing contract and a token");
+  narrator.heading("Deploy: a 2-of-3 Safe, the billing contract with its operator registry, and a token");
   const owners = [await newWallet(), await newWallet(), await newWallet()];
   const safe = await deployLocalSafe({ deployer, owners: owners.map((o) => o.address), threshold: 2 });
   narrator.say(`Safe ${safe.safeAddress} (owners ${owners.map((o) => short(o.address)).join(", ")}, threshold 2)`);
@@ -84,8 +89,11 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
   const startBlock = (await chain.getBlockNumber()) + 1;
   const { billing: billingDeployed, registry: registryDeployed } = await ignition.deploy(RecurringBillingSystemModule, {
     parameters: {
-      OperatorRegistry: { owner: safe.safeAddress, initialOperators: [operatorKey.address] },
-      RecurringBilling: { owner: safe.safeAddress, gracePeriod: 20n * DAY },
+      RecurringBilling: {
+        owner: safe.safeAddress,
+        initialOperators: [operatorKey.address],
+        gracePeriod: 20n * DAY,
+      },
     },
     deploymentId,
   });
@@ -100,7 +108,9 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
   );
   narrator.check(
     "the keeper's key is the only operator",
-    (await registry.isOperator(operatorKey.address)) === true && (await registry.operatorCount()) === 1n,
+    (await registry.isOperator(operatorKey.address)) === true &&
+      (await registry.operatorCount()) === 1n &&
+      (await billing.isOperator(operatorKey.address)) === true,
   );
 
   // --------------------------------------------------- 2. merchants and customers
@@ -115,7 +125,8 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
     const asAdmin = billing.connect(admin) as ethers.Contract;
     await (await asAdmin.registerMerchant(beneficiary)).wait();
     const merchantId = (await billing.merchantCount()) as bigint;
-    await (await asAdmin.createPlan(merchantId, token.target, price, MONTH, 0, 0)).wait();
+    // maxBacklog 1: a late charge collects the current period only; older ones are forgiven.
+    await (await asAdmin.createPlan(merchantId, token.target, price, MONTH, 0, 0, 1)).wait();
     const planId = (await billing.planCount()) as bigint;
     merchants.push({ name, admin, beneficiary, merchantId, planId, amount: price });
     narrator.say(`${name}: merchant #${merchantId}, plan #${planId} at ${fmt(price)} every 30 days`);
@@ -155,7 +166,9 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
       await (await (token.connect(wallet) as ethers.Contract).approve(billing.target, allowance)).wait();
       await (await asCustomer.subscribe(merchant.planId)).wait();
     }
-    customers.push({ wallet, merchant, subscriptionId: (await billing.subscriptionCount()) as bigint });
+    const subscriptionId = (await billing.subscriptionCount()) as bigint;
+    const ref = { id: subscriptionId, customer: wallet.address, amount: merchant.amount, token: String(token.target) };
+    customers.push({ wallet, merchant, subscriptionId, ref });
     bar.tick();
   }
   bar.stop();
@@ -197,8 +210,8 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
       const now = BigInt((await chain.getBlock("latest"))!.timestamp);
       let due = 0;
       for (const c of customers) {
-        const status = Number(await billing.statusOf(c.subscriptionId));
-        if (status === 1 && (await billing.nextChargeAt(c.subscriptionId)) <= now) due += 1;
+        const sub = await billing.getSubscription(c.ref);
+        if (Number(sub.status) === Status.Active && sub.nextChargeAt <= now) due += 1;
       }
       if (due === 0) return true;
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -231,22 +244,23 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
   try {
     for (let i = 1; i <= options.incidentAfterMonth; i++) {
       if (i === 2) {
-        await (await (billing.connect(cancelling.wallet) as ethers.Contract).cancel(cancelling.subscriptionId)).wait();
+        await (await (billing.connect(cancelling.wallet) as ethers.Contract).cancel(cancelling.ref)).wait();
         narrator.say(`customer ${short(cancelling.wallet.address)} cancels subscription #${cancelling.subscriptionId}`);
       }
       await billMonth();
     }
     // Funded for two periods: the third charge fails (past due), and a retry after the grace period lapses them.
     const pastDue = [];
-    for (const c of lapsing) pastDue.push(Number(await billing.statusOf(c.subscriptionId)));
+    for (const c of lapsing) pastDue.push(await statusOf(billing, c.ref));
     narrator.check(
       "customers who ran out of funds went past due, then lapsed after the 20-day grace period",
-      pastDue.every((status) => status === 2 || status === 4),
-      `${pastDue.filter((s) => s === 2).length} past due, ${pastDue.filter((s) => s === 4).length} lapsed`,
+      pastDue.every((status) => status === Status.PastDue || status === Status.Lapsed),
+      `${pastDue.filter((s) => s === Status.PastDue).length} past due, ` +
+        `${pastDue.filter((s) => s === Status.Lapsed).length} lapsed`,
     );
     narrator.check(
       "the customer who cancelled is no longer billed",
-      Number(await billing.statusOf(cancelling.subscriptionId)) === 3,
+      (await statusOf(billing, cancelling.ref)) === Status.Cancelled,
     );
 
     // ------------------------------------------------------------ 4. leak drill
@@ -262,8 +276,8 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
         token,
         merchantId: active.merchant.merchantId,
         planId: active.merchant.planId,
-        activeId: active.subscriptionId,
-        cancelledId: cancelling.subscriptionId,
+        active: active.ref,
+        cancelled: cancelling.ref,
         customer: active.wallet.address,
         watched: [
           ...customers.map((c) => c.wallet.address),
@@ -308,7 +322,7 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
     const oldKeyError = await billing
       .connect(operatorKey)
       .getFunction("charge")
-      .staticCall(active.subscriptionId)
+      .staticCall(active.ref)
       .then(
         () => "succeeded",
         (error: { data?: string }) => billing.interface.parseError(error.data ?? "0x")?.name ?? "reverted",
@@ -355,10 +369,24 @@ async function summarize(input: SummaryInput, narrator: Narrator): Promise<void>
   const failed = parsed.filter((p) => p.event?.name === "ChargeFailed");
   const now = BigInt((await chain.getBlock("latest"))!.timestamp);
 
+  // A Charged event carries the next due time: the period it paid is (nextChargeAt - firstChargeAt) / period - 1.
+  const schedules = new Map<bigint, { firstChargeAt: bigint; period: bigint }>();
+  for (const { event } of parsed) {
+    if (event?.name === "Subscribed") {
+      schedules.set(event.args.subscriptionId as bigint, {
+        firstChargeAt: event.args.firstChargeAt as bigint,
+        period: event.args.period as bigint,
+      });
+    }
+  }
+  const periodIndex = (event: ethers.LogDescription) => {
+    const schedule = schedules.get(event.args.subscriptionId as bigint)!;
+    return Number(((event.args.nextChargeAt as bigint) - schedule.firstChargeAt) / schedule.period - 1n);
+  };
   const seen = new Set<string>();
   let duplicates = 0;
   for (const { event } of charged) {
-    const key = `${event!.args.subscriptionId}:${event!.args.periodIndex}`;
+    const key = `${event!.args.subscriptionId}:${periodIndex(event!)}`;
     if (seen.has(key)) duplicates += 1;
     seen.add(key);
   }
@@ -367,10 +395,10 @@ async function summarize(input: SummaryInput, narrator: Narrator): Promise<void>
   let overdue = 0;
   let overpaid = 0;
   for (const c of customers) {
-    const status = Number(await billing.statusOf(c.subscriptionId));
-    if (status === 1 && (await billing.nextChargeAt(c.subscriptionId)) <= now) overdue += 1;
+    const sub = await billing.getSubscription(c.ref);
+    if (Number(sub.status) === Status.Active && sub.nextChargeAt <= now) overdue += 1;
     const paid = charged.filter((p) => p.event!.args.subscriptionId === c.subscriptionId);
-    const indices = paid.map((p) => Number(p.event!.args.periodIndex)).sort((a, b) => a - b);
+    const indices = paid.map((p) => periodIndex(p.event!)).sort((a, b) => a - b);
     // Anchored schedule: at most one period per 30 days since subscribing, paid in order with no gap.
     if (indices.some((index, i) => index !== i)) overpaid += 1;
   }
@@ -400,18 +428,22 @@ async function summarize(input: SummaryInput, narrator: Narrator): Promise<void>
       keeperCharges += count;
     }
   }
-  const statuses = await Promise.all(customers.map((c) => billing.statusOf(c.subscriptionId)));
+  const statuses = await Promise.all(customers.map((c) => statusOf(billing, c.ref)));
   narrator.say(
     `charges made:        ${charged.length} (${keeperCharges} by the keeper in ${byTx.size - (charged.length - keeperCharges)} batches)`,
   );
   narrator.say(
-    `failed charges:      ${failed.length}; past due now: ${statuses.filter((s) => Number(s) === 2).length}; lapsed: ${statuses.filter((s) => Number(s) === 4).length}; cancelled: ${statuses.filter((s) => Number(s) === 3).length}`,
+    `failed charges:      ${failed.length}; past due now: ${statuses.filter((s) => s === Status.PastDue).length}; lapsed: ${statuses.filter((s) => s === Status.Lapsed).length}; cancelled: ${statuses.filter((s) => s === Status.Cancelled).length}`,
   );
   if (keeperCharges > 0)
     narrator.say(`gas per keeper charge: ${keeperGas / BigInt(keeperCharges)} (chargeMany, amortized)`);
   narrator.say(
     `operator rotation:   tx ${rotation.transactionHash} (block ${rotation.blockNumber}, ${rotation.gasUsed} gas)`,
   );
+}
+
+async function statusOf(billing: ethers.Contract, ref: SubscriptionRef): Promise<number> {
+  return Number((await billing.getSubscription(ref)).status);
 }
 
 function short(address: string): string {

@@ -2,7 +2,10 @@
  * The wire format of events on the RabbitMQ bus, shared by the publisher and consumers:
  * - routing key `<lower-case contract address>.<EventName>` for an event, `<...>.<EventName>.removed` for its
  *   retraction after a reorg (so a consumer binds `*.Charged` and `*.Charged.removed`, or `#.removed` for all);
- * - `type` = "event" | "removed"; JSON body = the ChainEvent (its `id` is the event's idempotency key);
+ * - `type` = "event" | "removed"; JSON body = the ChainEvent (its `id` is the event's idempotency key), whose `args`
+ *   hold the event's arguments by name (numbers as decimal strings, addresses lower-case): a `Charged` of contracts
+ *   v2 has `subscriptionId`, `merchantId`, `amount` and `nextChargeAt` (the period paid is the one due one period
+ *   before it); the customer, token and plan are in the subscription's `Subscribed`;
  * - header `sequence` (a non-negative integer) orders the publications of one event id: a block can be reorged out
  *   and come back with the same hash, so one id may be published, retracted and published again, and only the
  *   sequence tells which came last. Every new publication of an id carries a higher sequence than all earlier ones;

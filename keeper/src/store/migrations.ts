@@ -142,13 +142,37 @@ export const MIGRATIONS: readonly Migration[] = [
       )
     `,
   },
+  {
+    version: 5,
+    name: "contracts v2: subscription refs, backlog and quarantine",
+    sql: `
+      -- A v2 charge addresses a subscription by (id, customer, amount, token), all already stored; the backlog a
+      -- charge may collect (older periods are forgiven) is a term copied into the subscription.
+      ALTER TABLE subscriptions ADD COLUMN max_backlog bigint NOT NULL DEFAULT 1;
+      -- Subscriptions whose charge cannot be simulated (a hostile token, a node refusing the call): left out of
+      -- batches until retry_at (chain time), with a back-off doubling per failure. A table of its own, so neither a
+      -- restart nor a reorg's rebuild of the subscriptions rows forgets it.
+      CREATE TABLE quarantine (
+        subscription_id bigint PRIMARY KEY,
+        failures int NOT NULL CHECK (failures >= 1),
+        retry_at bigint NOT NULL,
+        reason text NOT NULL,
+        quarantined_at timestamptz NOT NULL DEFAULT now()
+      )
+    `,
+  },
 ];
 
 /** Applies every migration newer than the store's version; returns the versions applied. */
 export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  await db.query(
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-  );
+  // Under the same lock as the migrations: PostgreSQL's IF NOT EXISTS is not safe against a concurrent CREATE (two
+  // keepers starting at once on a new database fail with a duplicate pg_type key).
+  await db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock(727272)");
+    await tx.query(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+    );
+  });
   const applied: number[] = [];
   for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
     const done = await db.transaction(async (tx) => {

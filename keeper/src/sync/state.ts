@@ -14,12 +14,22 @@ export interface SubscriptionState {
   amount: string;
   period: bigint;
   maxCharges: bigint;
+  /** Most periods one charge may catch up; older ones are forgiven (contract v2). */
+  maxBacklog: bigint;
   status: SubscriptionStatus;
+  /** When the next unpaid period falls due (after a failed charge: the unpaid period, on the forgiven schedule). */
   nextChargeAt: bigint;
+  /** Periods paid. */
   chargeCount: bigint;
+  /** Due time of the first period left unpaid, while past due. */
   pastDueSince: bigint | null;
   /** Scheduler back-off in chain time; cleared by a new charge. */
   retryAt: bigint;
+  /**
+   * The transaction that subscribed, while it is being reduced (not stored): the events of one transaction are
+   * always stored together, so a completion in it is the one at subscribe.
+   */
+  subscribedTx?: string;
 }
 
 /** Subscription state after `event`; undefined while no Subscribed event is known. */
@@ -38,11 +48,13 @@ export function reduceSubscription(
       amount: String(a.amount),
       period: BigInt(a.period as string),
       maxCharges: BigInt(a.maxCharges as string),
+      maxBacklog: BigInt(a.maxBacklog as string),
       status: "active",
       nextChargeAt: BigInt(a.firstChargeAt as string),
       chargeCount: 0n,
       pastDueSince: null,
       retryAt: 0n,
+      subscribedTx: event.transactionHash,
     };
   }
   if (state === undefined) return undefined;
@@ -52,18 +64,31 @@ export function reduceSubscription(
         ...state,
         status: state.status === "completed" ? "completed" : "active",
         nextChargeAt: BigInt(a.nextChargeAt as string),
-        chargeCount: BigInt(a.periodIndex as string) + 1n,
+        chargeCount: state.chargeCount + 1n,
         pastDueSince: null,
         retryAt: 0n,
       };
     case "ChargeFailed":
-      return { ...state, status: "past_due", pastDueSince: BigInt(a.pastDueSince as string) };
+      // The contract leaves the schedule at the unpaid period (after forgiving older ones beyond the backlog).
+      return {
+        ...state,
+        status: "past_due",
+        nextChargeAt: BigInt(a.dueAt as string),
+        pastDueSince: state.pastDueSince ?? BigInt(a.dueAt as string),
+      };
     case "SubscriptionCancelled":
       return { ...state, status: "cancelled" };
     case "SubscriptionLapsed":
       return { ...state, status: "lapsed" };
     case "SubscriptionCompleted":
-      return { ...state, status: "completed" };
+      // As the contract stores it: a charge that completes leaves the schedule at the period it paid (the Charged
+      // event said one period later); a completion at subscribe keeps the next period.
+      return {
+        ...state,
+        status: "completed",
+        nextChargeAt:
+          event.transactionHash === state.subscribedTx ? state.nextChargeAt : state.nextChargeAt - state.period,
+      };
     default:
       return state;
   }
@@ -83,6 +108,7 @@ interface SubscriptionRow {
   amount: unknown;
   period: unknown;
   max_charges: unknown;
+  max_backlog: unknown;
   status: SubscriptionStatus;
   next_charge_at: unknown;
   charge_count: unknown;
@@ -99,6 +125,7 @@ const fromRow = (row: SubscriptionRow): SubscriptionState => ({
   amount: String(row.amount),
   period: toBigInt(row.period),
   maxCharges: toBigInt(row.max_charges),
+  maxBacklog: toBigInt(row.max_backlog),
   status: row.status,
   nextChargeAt: toBigInt(row.next_charge_at),
   chargeCount: toBigInt(row.charge_count),
@@ -112,10 +139,11 @@ async function upsertSubscriptions(tx: Db, states: SubscriptionState[]): Promise
     states.map((s) => (s[key] === null ? null : String(s[key])));
   await tx.query(
     `INSERT INTO subscriptions (id, merchant_id, customer, plan_id, token, amount, period, max_charges, status,
-                                next_charge_at, charge_count, past_due_since, retry_at)
+                                next_charge_at, charge_count, past_due_since, retry_at, max_backlog)
      SELECT * FROM unnest($1::text[]::bigint[], $2::text[]::bigint[], $3::text[], $4::text[]::bigint[], $5::text[],
                           $6::text[]::numeric[], $7::text[]::bigint[], $8::text[]::bigint[], $9::text[],
-                          $10::text[]::bigint[], $11::text[]::bigint[], $12::text[]::bigint[], $13::text[]::bigint[])
+                          $10::text[]::bigint[], $11::text[]::bigint[], $12::text[]::bigint[], $13::text[]::bigint[],
+                          $14::text[]::bigint[])
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, next_charge_at = EXCLUDED.next_charge_at,
        charge_count = EXCLUDED.charge_count, past_due_since = EXCLUDED.past_due_since,
        retry_at = EXCLUDED.retry_at`,
@@ -133,6 +161,7 @@ async function upsertSubscriptions(tx: Db, states: SubscriptionState[]): Promise
       col("chargeCount"),
       col("pastDueSince"),
       col("retryAt"),
+      col("maxBacklog"),
     ],
   );
 }

@@ -108,9 +108,7 @@ export function chargedEvent(i: number): ChainEvent {
     args: {
       subscriptionId: String(i),
       merchantId: String(i % MERCHANTS),
-      customer: `0x${(i + 1).toString(16).padStart(40, "0")}`,
       amount: String(1000 + i),
-      periodIndex: "0",
       nextChargeAt: "1700000000",
     },
   };

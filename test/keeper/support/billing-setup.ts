@@ -2,7 +2,7 @@
 // Setup transactions are sent without waiting and mined in full blocks, so hundreds of subscriptions take seconds.
 import { readFileSync } from "node:fs";
 
-import { Interface, Wallet, getAddress, id, parseEther, parseUnits, toBeHex } from "ethers";
+import { Interface, Wallet, ZeroAddress, getAddress, id, parseEther, parseUnits, toBeHex } from "ethers";
 
 import type { TestChain } from "./chain.js";
 
@@ -93,6 +93,7 @@ async function deploy(chain: TestChain, artifact: Artifact, args: unknown[]): Pr
 
 export interface BillingDeployment {
   token: string;
+  /** The OperatorRegistry the billing contract created. */
   registry: string;
   billing: string;
   /** Block of the first deployment transaction: where the keeper starts syncing. */
@@ -115,9 +116,9 @@ export interface DeployOptions {
 }
 
 /**
- * Deploys BillingToken, OperatorRegistry (owned by SAFE, with the operator registered) and RecurringBilling
- * (owned by SAFE), then registers a merchant (admin and beneficiary MERCHANT_ADMIN) with one plan: AMOUNT every
- * `period`, first period charged at subscribe, unlimited.
+ * Deploys BillingToken and RecurringBilling (owned by SAFE; the OperatorRegistry it creates has the operator
+ * registered and no guardian), then registers a merchant (admin and beneficiary MERCHANT_ADMIN) with one plan:
+ * AMOUNT every `period`, first period charged at subscribe, unlimited, a backlog of one period.
  */
 export async function deployBilling(chain: TestChain, options: DeployOptions = {}): Promise<BillingDeployment> {
   const operator = testWallet(options.operatorLabel ?? "operator");
@@ -126,8 +127,8 @@ export async function deployBilling(chain: TestChain, options: DeployOptions = {
   const startBlock = (await chain.blockNumber()) + 1;
   const token = await deploy(chain, readArtifact("BillingToken"), ["Billing USD", "bUSD", SAFE]);
   const operators = options.registerOperator === false ? [] : [operator.address];
-  const registry = await deploy(chain, readArtifact("OperatorRegistry"), [SAFE, operators]);
-  const billing = await deploy(chain, readArtifact("RecurringBilling"), [SAFE, registry, GRACE_PERIOD]);
+  const billing = await deploy(chain, readArtifact("RecurringBilling"), [SAFE, operators, ZeroAddress, GRACE_PERIOD]);
+  const registry = getAddress((await callBilling(chain, billing, "registry"))[0] as string);
   await sendInBlocks(chain, [
     {
       from: MERCHANT_ADMIN,
@@ -138,7 +139,7 @@ export async function deployBilling(chain: TestChain, options: DeployOptions = {
     {
       from: MERCHANT_ADMIN,
       to: billing,
-      data: billingInterface.encodeFunctionData("createPlan", [1n, token, AMOUNT, period, 0n, 0n]),
+      data: billingInterface.encodeFunctionData("createPlan", [1n, token, AMOUNT, period, 0n, 0n, 1n]),
       gas: 300_000n,
     },
   ]);
@@ -202,6 +203,16 @@ export async function subscribeCustomers(
     throw new Error(`expected ${options.count} new subscriptions, got ${lastId - firstId + 1n}`);
   }
   return Array.from({ length: options.count }, (_, i) => firstId + BigInt(i));
+}
+
+/** The ref (`RecurringBilling.SubscriptionRef`) of a subscription made by {@link subscribeCustomers}. */
+export function subscriptionRef(deployment: BillingDeployment, id: bigint, customer: string) {
+  return { id, customer, amount: deployment.amount, token: deployment.token };
+}
+
+/** The customer {@link subscribeCustomers} used for its `index`-th subscription (0-based) with `perCustomer`. */
+export function customerOfSubscription(index: number, perCustomer = 1): string {
+  return customerAddress(Math.floor(index / perCustomer));
 }
 
 /** Reads a view of the billing contract through eth_call. */

@@ -6,6 +6,7 @@ import type { ForwardedTransaction } from "./fault-proxy.js";
 
 export interface Charge {
   subscriptionId: bigint;
+  /** The period paid (0 = the first), from the event's next due time and the subscription's schedule. */
   periodIndex: bigint;
   blockNumber: number;
   transactionHash: string;
@@ -18,17 +19,66 @@ interface RawLog {
   transactionHash: string;
 }
 
-/** Every Charged event of `billing` from `fromBlock` to the head, decoded with the contract ABI. */
-export async function chargedEvents(chain: TestChain, billing: string, fromBlock = 0): Promise<Charge[]> {
-  const topic = billingInterface.getEvent("Charged")!.topicHash;
+interface Schedule {
+  firstChargeAt: bigint;
+  period: bigint;
+}
+
+/** Schedules by chain URL and billing address: a subscription's first due time and period never change. */
+const scheduleCache = new Map<string, Map<bigint, Schedule>>();
+
+/** The schedules of (at least) `ids`, from the Subscribed events, read again only when one is missing. */
+async function schedulesOf(chain: TestChain, billing: string, ids: readonly bigint[]): Promise<Map<bigint, Schedule>> {
+  const key = `${chain.url}|${billing.toLowerCase()}`;
+  let schedules = scheduleCache.get(key);
+  if (schedules !== undefined && ids.every((id) => schedules!.has(id))) return schedules;
+  schedules = new Map();
   const logs = await chain.rpc<RawLog[]>("eth_getLogs", [
-    { address: billing, topics: [topic], fromBlock: `0x${fromBlock.toString(16)}`, toBlock: "latest" },
+    {
+      address: billing,
+      topics: [billingInterface.getEvent("Subscribed")!.topicHash],
+      fromBlock: "0x0",
+      toBlock: "latest",
+    },
   ]);
-  return logs.map((log) => {
+  for (const log of logs) {
     const parsed = billingInterface.parseLog(log)!;
+    schedules.set(parsed.args.subscriptionId as bigint, {
+      firstChargeAt: parsed.args.firstChargeAt as bigint,
+      period: parsed.args.period as bigint,
+    });
+  }
+  scheduleCache.set(key, schedules);
+  return schedules;
+}
+
+/**
+ * Every Charged event of `billing` from `fromBlock` to the head, decoded with the contract ABI. A v2 Charged event
+ * carries the next due time: the period it paid is `(nextChargeAt - firstChargeAt) / period - 1`, with the schedule
+ * from the subscription's Subscribed event.
+ */
+export async function chargedEvents(chain: TestChain, billing: string, fromBlock = 0): Promise<Charge[]> {
+  const logs = await chain.rpc<RawLog[]>("eth_getLogs", [
+    {
+      address: billing,
+      topics: [billingInterface.getEvent("Charged")!.topicHash],
+      fromBlock: `0x${fromBlock.toString(16)}`,
+      toBlock: "latest",
+    },
+  ]);
+  const parsed = logs.map((log) => ({ log, event: billingInterface.parseLog(log)! }));
+  const schedules = await schedulesOf(
+    chain,
+    billing,
+    parsed.map(({ event }) => event.args.subscriptionId as bigint),
+  );
+  return parsed.map(({ log, event }) => {
+    const subscriptionId = event.args.subscriptionId as bigint;
+    const schedule = schedules.get(subscriptionId);
+    if (schedule === undefined) throw new Error(`Charged for subscription ${subscriptionId}, which has no Subscribed`);
     return {
-      subscriptionId: parsed.args.subscriptionId as bigint,
-      periodIndex: parsed.args.periodIndex as bigint,
+      subscriptionId,
+      periodIndex: ((event.args.nextChargeAt as bigint) - schedule.firstChargeAt) / schedule.period - 1n,
       blockNumber: Number(log.blockNumber),
       transactionHash: log.transactionHash,
     };

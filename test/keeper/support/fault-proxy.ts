@@ -23,6 +23,11 @@ export interface FaultPolicy {
   dropSendRate?: number;
   /** [all] methods the random faults (error, stall, drop) apply to; the log range limit always applies. */
   methods?: readonly string[];
+  /**
+   * [none] gas cap on simulations (eth_call, eth_estimateGas), as nodes and providers cap them (geth's
+   * --rpc.gascap): a call that needs more fails as it would on such a node.
+   */
+  simulationGasCap?: bigint;
 }
 
 /** What the proxy injected, by kind. */
@@ -160,7 +165,7 @@ export class FaultProxy {
           return { jsonrpc: "2.0", id: request.id, error: { code: -32005, message: TOO_MANY_RESULTS } } as const;
         }
         const drop = this.chance(request.method, this.policyValue.dropSendRate);
-        const response = await this.forward(request);
+        const response = await this.forward(this.capped(request));
         if (request.method === "eth_sendRawTransaction") this.record(request, response);
         if (drop && request.method === "eth_sendRawTransaction" && response.result !== undefined) {
           this.injected.droppedSends++;
@@ -177,6 +182,15 @@ export class FaultProxy {
     if (res.destroyed) return;
     res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
     res.end(text);
+  }
+
+  /** The request with its simulation gas capped by the policy. */
+  private capped(request: JsonRpcRequest): JsonRpcRequest {
+    const cap = this.policyValue.simulationGasCap;
+    if (cap === undefined || (request.method !== "eth_call" && request.method !== "eth_estimateGas")) return request;
+    const [tx, ...rest] = (request.params ?? []) as [{ gas?: string }, ...unknown[]];
+    const gas = tx.gas === undefined ? cap : BigInt(tx.gas) < cap ? BigInt(tx.gas) : cap;
+    return { ...request, params: [{ ...tx, gas: `0x${gas.toString(16)}` }, ...rest] };
   }
 
   private async logRangeTooWide(request: JsonRpcRequest): Promise<boolean> {

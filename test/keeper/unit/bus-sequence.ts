@@ -40,9 +40,7 @@ function chargedLog(id: number, logIndex = 0): ScriptedLog {
   const { topics, data } = billingInterface.encodeEventLog("Charged", [
     BigInt(id),
     BigInt(id % 3),
-    `0x${(id + 1).toString(16).padStart(40, "0")}`,
     BigInt(1000 + id),
-    0n,
     1_700_000_000n,
   ]);
   return { transactionHash: hash32("c", id), logIndex, topics, data };

@@ -54,6 +54,24 @@ describe("Keeper config", function () {
       ]);
     });
 
+    it("fills the quarantine back-off defaults and names a wrong or inconsistent one", function () {
+      expect(parseConfig(minimal).quarantine).to.deep.equal({ retrySeconds: 3600, maxRetrySeconds: 604_800 });
+      expect(
+        issuesOf(() => parseConfig({ ...minimal, quarantine: { retrySeconds: 0, maxRetrySeconds: "1h" } })),
+      ).to.have.members([
+        "quarantine.retrySeconds: expected seconds >= 1 before a quarantined subscription is simulated again, got 0",
+        'quarantine.maxRetrySeconds: expected seconds >= 1 (cap on the doubling back-off), got "1h"',
+      ]);
+      expect(
+        issuesOf(() => parseConfig({ ...minimal, quarantine: { retrySeconds: 600, maxRetrySeconds: 60 } })),
+      ).to.deep.equal([
+        'quarantine: expected retrySeconds <= maxRetrySeconds, got {"retrySeconds":600,"maxRetrySeconds":60}',
+      ]);
+      expect(issuesOf(() => parseConfig({ ...minimal, quarantine: { retry: 60 } }))).to.deep.equal([
+        "quarantine.retry: unknown field (check the spelling; see keeper/README.md)",
+      ]);
+    });
+
     it("rejects an inconsistent log range", function () {
       expect(issuesOf(() => parseConfig({ ...minimal, logRange: { initial: 50, min: 100, max: 1000 } }))).to.deep.equal(
         ['logRange: expected min <= initial <= max, got {"initial":50,"min":100,"max":1000}'],

@@ -60,7 +60,7 @@ describe("Keeper decodeLog", function () {
   });
 
   it("returns undefined for a log whose data or topics do not fit the event", function () {
-    const log = logOf("Charged", 0);
+    const log = logOf("ChargeFailed", 0);
     expect(decodeLog(31337, { ...log, data: `${log.data}00` })).to.equal(undefined);
     expect(decodeLog(31337, { ...log, topics: log.topics.slice(0, 2) })).to.equal(undefined);
     const dirtyAddress = `0x${"ff".repeat(12)}${log.topics[3].slice(26)}`;

@@ -7,12 +7,13 @@ import { pino } from "pino";
 
 import { type ChainEvent, InProcessEventBus } from "../../../keeper/src/bus/event-bus.js";
 import { type Eip1193Provider, RpcClient } from "../../../keeper/src/rpc.js";
+import { Quarantine } from "../../../keeper/src/quarantine.js";
 import { Scheduler } from "../../../keeper/src/scheduler.js";
 import { PrivateKeySigner } from "../../../keeper/src/signer.js";
 import { bindStore, type Db, migrate, PgliteDb, toBigInt } from "../../../keeper/src/store/index.js";
 import { EventSync } from "../../../keeper/src/sync/event-sync.js";
 import { TxManager } from "../../../keeper/src/tx-manager.js";
-import { deployThreeSubscriptions, PERIOD } from "../support/three-subscriptions.js";
+import { AMOUNT, DAY, deployThreeSubscriptions, PERIOD } from "../support/three-subscriptions.js";
 
 const { ethers, networkHelpers, provider } = await network.create();
 const logger = pino({ level: "silent" });
@@ -90,12 +91,12 @@ async function keeperParts(
     txManager,
     {
       billingAddress: d.billingAddress,
-      registryAddress: d.registry,
       operator: d.operator.address,
       gasBudget: 8_000_000n,
       maxItems: 200,
       maxPendingTxs: 4,
       pastDueRetrySeconds: 3600,
+      quarantine: new Quarantine(db, { retrySeconds: 3600, maxRetrySeconds: 86_400 }),
     },
     logger,
   );
@@ -133,11 +134,70 @@ describe("Keeper against a Hardhat chain", function () {
       expect(subs.map((s) => s.id)).to.deep.equal([1n, 2n, 3n]);
       for (const sub of subs) {
         expect(sub.status).to.equal("active");
-        expect(sub.nextChargeAt).to.equal(await d.billing.nextChargeAt(sub.id));
+        expect(sub.nextChargeAt).to.equal((await d.billing.getSubscription(d.refs[Number(sub.id) - 1])).nextChargeAt);
       }
-      await d.billing.connect(d.customers[1]).cancel(2n);
+      await d.billing.connect(d.customers[1]).cancel(d.refs[1]);
       await syncAll(parts);
       expect((await storedSubscriptions(parts.db))[1].status).to.equal("cancelled");
+    });
+
+    it("follows the contract's schedule: backlog forgiveness, a trial, a cap and a failed payment", async function () {
+      const d = await deploy();
+      const [, merchantAdmin] = await ethers.getSigners();
+      const tokenAddress = await d.token.getAddress();
+      const admin = d.billing.connect(merchantAdmin);
+      await admin.createPlan(1n, tokenAddress, AMOUNT, PERIOD, 14n * DAY, 0n, 3n); // plan 2: trial, backlog 3
+      await admin.createPlan(1n, tokenAddress, AMOUNT, PERIOD, 0n, 2n, 1n); // plan 3: two periods in total
+      await admin.createPlan(1n, tokenAddress, AMOUNT, PERIOD, 0n, 1n, 1n); // plan 4: one period, paid at subscribe
+      await d.billing.connect(d.customers[0]).subscribe(2n);
+      await d.billing.connect(d.customers[1]).subscribe(3n);
+      await d.billing.connect(d.customers[2]).subscribe(4n);
+      const refs = [...d.refs, { ...d.refs[0], id: 4n }, { ...d.refs[1], id: 5n }, { ...d.refs[2], id: 6n }];
+      await d.token.connect(d.customers[2]).approve(d.billingAddress, 0n); // subscription 3's next payment fails
+      await networkHelpers.time.increase(5n * PERIOD);
+
+      const parts = await keeperParts(d);
+      for (let pass = 0; pass < 8; pass++) {
+        await parts.scheduler.tick((await syncAll(parts)).cursor);
+        await parts.txManager.tick();
+      }
+      await syncAll(parts);
+
+      const statuses = ["none", "active", "past_due", "cancelled", "lapsed", "completed"];
+      const rows = await parts.db.query<{
+        id: unknown;
+        status: string;
+        next_charge_at: unknown;
+        charge_count: unknown;
+        max_backlog: unknown;
+      }>("SELECT id, status, next_charge_at, charge_count, max_backlog FROM subscriptions ORDER BY id");
+      const stored = rows.map((row) => ({
+        status: row.status,
+        nextChargeAt: toBigInt(row.next_charge_at),
+        chargeCount: toBigInt(row.charge_count),
+        maxBacklog: toBigInt(row.max_backlog),
+      }));
+      const onChain = [];
+      for (const ref of refs) {
+        const sub = await d.billing.getSubscription(ref);
+        onChain.push({
+          status: statuses[Number(sub.status)],
+          nextChargeAt: sub.nextChargeAt,
+          chargeCount: sub.chargeCount,
+          maxBacklog: sub.maxBacklog,
+        });
+      }
+      expect(stored).to.deep.equal(onChain);
+      // What the rules come to: backlog 1 forgives four of five periods; the trial subscription catches up three
+      // (its backlog) of five; the capped ones complete; the failed payment leaves its period unpaid.
+      expect(onChain.map((s) => [s.status, s.chargeCount])).to.deep.equal([
+        ["active", 2n],
+        ["active", 2n],
+        ["past_due", 1n],
+        ["active", 3n],
+        ["completed", 2n],
+        ["completed", 1n],
+      ]);
     });
 
     it("halves the log range when the node answers 'too many results' and still stores every event", async function () {
@@ -178,7 +238,7 @@ describe("Keeper against a Hardhat chain", function () {
 
       await networkHelpers.time.increase(PERIOD);
       // Cancelled after the sync: the store still thinks it is due, the on-chain check must drop it.
-      await d.billing.connect(d.customers[2]).cancel(3n);
+      await d.billing.connect(d.customers[2]).cancel(d.refs[2]);
       const head = await ethers.provider.getBlockNumber();
       expect(await parts.scheduler.tick(head)).to.equal(1);
       await parts.txManager.tick();
