@@ -17,6 +17,7 @@ import { Scheduler } from "./scheduler.js";
 import type { OperatorSigner } from "./signer.js";
 import { bindStore, type Db, migrate, openDb, PostgresDb } from "./store/index.js";
 import { lockStore, type StoreLock } from "./store/lock.js";
+import { restrictTree } from "./store/permissions.js";
 import { billingInterface } from "./sync/decode.js";
 import { EventSync } from "./sync/event-sync.js";
 import { TxManager } from "./tx-manager.js";
@@ -194,6 +195,7 @@ export class Keeper {
       chmodSync(config.store.dataDir, 0o700);
     }
     this.db = this.deps.db ?? (await openDb(config.store));
+    if (this.deps.db === undefined && "dataDir" in config.store) restrictTree(config.store.dataDir);
     const applied = await migrate(this.db);
     if (applied.length > 0) this.logger.info({ migrations: applied }, "store migrated");
     await bindStore(this.db, config.chainId, config.billingAddress);
@@ -556,7 +558,10 @@ export class Keeper {
     await this.identityCheck?.stop();
     // Hand the sync over at once instead of after the lease expires.
     if (this.shared && this.syncLeader) await this.leases?.release(SYNC_LEASE).catch(() => {});
-    if (this.db && !this.deps.db) await this.db.close();
+    if (this.db && !this.deps.db) {
+      await this.db.close();
+      if ("dataDir" in this.config.store) restrictTree(this.config.store.dataDir);
+    }
     await this.metricsServer?.close();
     await this.storeLock?.release();
     this.phase = "stopped";
