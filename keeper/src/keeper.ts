@@ -123,6 +123,8 @@ export class Keeper {
   private registered?: boolean;
   private storeLock?: StoreLock;
   private identityCheck?: { stop(): Promise<void> };
+  /** Checks the chain's genesis now (on a timer, and on a reorg: a restarted node looks like one at first). */
+  private checkIdentity?: () => Promise<void>;
   private balanceWei?: bigint;
   private nextBatchCostWei?: bigint;
   /** Blocks the sync trails the head by, beyond the confirmations it waits for on purpose. */
@@ -202,14 +204,15 @@ export class Keeper {
     const dataHint = startOverHint(this.deps.db === undefined ? config.store : undefined);
     await checkChainIdentity(this.db, this.rpc, dataHint);
     const db = this.db;
-    this.identityCheck = every(CHAIN_IDENTITY_CHECK_MS, async () => {
+    this.checkIdentity = async () => {
       try {
         await checkChainIdentity(db, this.rpc, dataHint);
       } catch (err) {
         if (err instanceof ChainResetError) this.halt(err);
         // An RPC hiccup is the loop's to report.
       }
-    });
+    };
+    this.identityCheck = every(CHAIN_IDENTITY_CHECK_MS, this.checkIdentity);
     await this.hintAutomine();
     this.shared = this.db instanceof PostgresDb;
     const leases = new Leases(this.db, config.instanceId, this.signer.address.toLowerCase(), config.leases.ttlSeconds);
@@ -241,7 +244,10 @@ export class Keeper {
       this.logger,
       {
         onEvents: (count) => this.metrics.eventsSynced.inc(count),
-        onReorg: () => this.metrics.reorgs.inc(),
+        onReorg: () => {
+          this.metrics.reorgs.inc();
+          void this.checkIdentity?.();
+        },
         onProgress: (cursor, head) => {
           this.metrics.syncedBlock.set(cursor);
           this.metrics.headLag.set(Math.max(0, head - cursor));
