@@ -15,13 +15,13 @@ export async function runKeeper(configFile: string | undefined): Promise<number>
   process.umask(0o077);
   let logger = createLogger(process.env.KEEPER_LOG_LEVEL ?? "info");
   let keeper: Keeper | undefined;
+  let stopping: Promise<void> | undefined;
   try {
     const config = loadConfig(configFile);
     logger = createLogger(config.logLevel);
     const signer = await createSigner(config.signer);
     keeper = new Keeper({ config, signer, logger });
     const running = keeper;
-    let stopping: Promise<void> | undefined;
     const stopped = new Promise<number>((resolve) => {
       const onSignal = (signal: string) => {
         if (stopping !== undefined) {
@@ -49,6 +49,11 @@ export async function runKeeper(configFile: string | undefined): Promise<number>
     await running.start();
     return await stopped;
   } catch (err) {
+    if (stopping !== undefined) {
+      // A signal arrived during the start: whatever the start tripped over while being stopped is not a failure.
+      await stopping;
+      return 0;
+    }
     await keeper?.stop().catch(() => {});
     if (err instanceof ChainResetError) {
       logger.fatal({ error: err.message }, "chain reset");

@@ -196,6 +196,19 @@ describe("Keeper (production entry)", function () {
       });
     }
 
+    it("stops on SIGTERM while it waits for an unreachable RPC", async function () {
+      const config = writeConfig("signal-unreachable", { rpcUrl: `http://127.0.0.1:${await freePort()}` });
+      const keeper = KeeperProcess.spawn(NODE, [BUNDLE, "run", "--config", config], keyEnv());
+      try {
+        await keeper.waitForLog("RPC unreachable: retrying", 60_000);
+        keeper.signal("SIGTERM");
+        const exit = await keeper.exitWithin(STOP_WITHIN_MS);
+        expect(exit, keeper.describe()).to.deep.equal({ code: 0, signal: null });
+      } finally {
+        if (keeper.running) await keeper.kill("SIGKILL");
+      }
+    });
+
     it("stops the real keeper on SIGTERM to the pid of `npm run keeper` (no npm/sh/tsx wrapper left behind)", async function () {
       const port = await freePort();
       const config = writeConfig("signal-npm", { metrics: { host: "127.0.0.1", port } });
