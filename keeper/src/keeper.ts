@@ -1,16 +1,16 @@
 // Wires the keeper: RPC, store, event sync, tx manager and scheduler in one sequential loop (so no two parts ever
 // race on the store or the nonce), plus metrics, health and a graceful stop. The one thing beside the loop is the bus
 // outbox publisher's retry while the bus is down, which touches nothing but the `bus_outbox` rows.
+import { chmodSync, mkdirSync } from "node:fs";
+
 import { pino, type Logger } from "pino";
 
 import { createEventBus, type EventBus } from "./bus/index.js";
-import { ConfigError, describeConfig, type KeeperConfig } from "./config.js";
-import { LeaseLostError, Leases, SYNC_LEASE } from "./leases.js";
-import { chmodSync, mkdirSync } from "node:fs";
-
 import { ChainResetError, checkChainIdentity, isAutomining, startOverHint } from "./chain-identity.js";
 import { statusReport } from "./cli/status-report.js";
+import { ConfigError, describeConfig, type KeeperConfig } from "./config.js";
 import { evaluateHealth, HEALTH_REASONS } from "./health.js";
+import { LeaseLostError, Leases, SYNC_LEASE } from "./leases.js";
 import { type Health, KeeperMetrics, startMetricsServer } from "./metrics.js";
 import { classifyRpcError, type Eip1193Provider, redactUrl, RpcClient } from "./rpc.js";
 import { Scheduler } from "./scheduler.js";

@@ -1,5 +1,7 @@
 // `keeper status`: the store's view (sync head and lag, pending transactions with ages, last charges). A running
 // keeper holds its embedded store, so then the report comes from its /status endpoint instead.
+import { existsSync } from "node:fs";
+
 import { loadConfig } from "../config.js";
 import { RpcClient } from "../rpc.js";
 import { openDb } from "../store/index.js";
@@ -22,6 +24,10 @@ export async function runStatus(configFile: string | undefined): Promise<number>
     return 2;
   }
   const config = loadConfig(configFile);
+  if ("dataDir" in config.store && !existsSync(config.store.dataDir)) {
+    process.stderr.write(`keeper status: no store at ${config.store.dataDir} yet (the keeper has not run with it)\n`);
+    return 1;
+  }
   const rpc = new RpcClient(config.rpcUrl, { timeoutMs: 5000, retries: 0 });
   const head = await rpc.blockNumber().catch(() => undefined);
   let lock;
