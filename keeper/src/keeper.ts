@@ -279,6 +279,7 @@ export class Keeper {
           this.metrics.oldestPendingAge.set(age);
           this.oldestPendingSeconds = age;
         },
+        onNonceTooHigh: () => void this.checkIdentity?.(),
       },
     );
     this.scheduler = new Scheduler(

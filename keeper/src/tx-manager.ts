@@ -41,6 +41,8 @@ export interface TxManagerHooks {
   /** A transaction is final: its receipt has the confirmations and sits in a canonical block. */
   onFinal?(tx: { nonce: number; subscriptionIds: bigint[] }, receipt: RpcReceipt): Promise<void> | void;
   onPending?(count: number, oldestAgeSeconds: number): void;
+  /** The node says a nonce is too high: it does not know our earlier transactions (a reset chain, or a lagging node). */
+  onNonceTooHigh?(): void;
 }
 
 interface TxRow {
@@ -281,7 +283,10 @@ export class TxManager {
             "operator cannot pay for gas: fund the operator account (charges resume by themselves once funded)",
           );
         }
-      } else this.logger.warn(context, "broadcast failed: will retry");
+      } else {
+        if (/nonce too high/i.test(context.error)) this.hooks.onNonceTooHigh?.();
+        this.logger.warn(context, "broadcast failed: will retry");
+      }
     }
   }
 
