@@ -7,7 +7,7 @@ import { MONTH } from "../support/billing-setup.js";
 import { createTestDatabase, requirePostgres } from "../bus/services.js";
 import { KEY_VARIABLE, KeeperProcess, keeperConfig } from "../support/keeper-process.js";
 import { Scenario } from "../support/scenario.js";
-import { BUNDLE, buildBundle, NODE } from "./support.js";
+import { BUNDLE, buildBundle, keeperCli, NODE } from "./support.js";
 
 /** Every file and folder under `dir` whose mode lets anyone but the owner in. */
 function openToOthers(dir: string): string[] {
@@ -56,10 +56,10 @@ describe("Keeper (store lock)", function () {
     );
   }
 
+  const keyEnv = () => ({ [KEY_VARIABLE]: scenario.deployment.operator.privateKey });
+
   function start(configPath: string): KeeperProcess {
-    const keeper = KeeperProcess.spawn(NODE, [BUNDLE, "run", "--config", configPath], {
-      [KEY_VARIABLE]: scenario.deployment.operator.privateKey,
-    });
+    const keeper = KeeperProcess.spawn(NODE, [BUNDLE, "run", "--config", configPath], keyEnv());
     running.push(keeper);
     return keeper;
   }
@@ -75,6 +75,12 @@ describe("Keeper (store lock)", function () {
     expect(stderr, second.output.join("")).to.have.length(1);
     expect(stderr[0]).to.include(`pid ${first.pid}`);
     expect(first.running, "the first keeper keeps running").to.equal(true);
+    // `keeper check` says so too, on its store line.
+    const check = await keeperCli(["check", "--config", configPath], keyEnv());
+    expect(check.code).to.equal(1);
+    expect(check.stdout).to.match(
+      new RegExp(`^FAIL store: .* is locked by a running keeper \\(pid ${first.pid}\\)$`, "m"),
+    );
   });
 
   it("creates the store owner-only (files 0600, folders 0700)", async function () {
@@ -123,6 +129,9 @@ describe("Keeper (store lock)", function () {
       const stderr = second.output.join("").trim();
       expect(stderr.split("\n")).to.have.length(1);
       expect(stderr).to.include("keeper-a").and.include(`pid=${first.pid}`);
+      const check = await keeperCli(["check", "--config", config("pg-check", shared)], keyEnv());
+      expect(check.code).to.equal(1);
+      expect(check.stdout).to.match(/^FAIL store: instanceId keeper-a is already running/m);
       // Another instanceId on the same store is welcome (scale-out).
       const other = start(config("pg-other", { ...shared, instanceId: "keeper-b" }));
       await other.waitForLog("store ready: syncing", 60_000);
