@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 
 import { getAddress, isAddress } from "ethers";
+import stripJsonComments from "strip-json-comments";
 import { z } from "zod";
 
 /** A configuration problem; `issues` name each wrong field. The process exits with code 2 on it. */
@@ -220,6 +221,14 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    // When /healthz (and keeper_health_problem) report a problem; see keeper/src/health.ts.
+    health: z
+      .object({
+        maxLagBlocks: int("a block count >= 0", 0).default(50),
+        maxPendingSeconds: int("seconds >= 1", 1).default(600),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -322,7 +331,8 @@ export function loadConfig(file: string | undefined, env: Env = process.env): Ke
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      // Comments are allowed (`keeper init` writes a commented file); positions are kept for JSON's error offsets.
+      parsed = JSON.parse(stripJsonComments(text));
     } catch (err) {
       throw new ConfigError([`--config: ${file} is not valid JSON: ${(err as Error).message}`]);
     }

@@ -1,10 +1,15 @@
 // Wires the keeper: RPC, store, event sync, tx manager and scheduler in one sequential loop (so no two parts ever
 // race on the store or the nonce), plus metrics, health and a graceful stop. The one thing beside the loop is the bus
 // outbox publisher's retry while the bus is down, which touches nothing but the `bus_outbox` rows.
+import { chmodSync, mkdirSync } from "node:fs";
+
 import { pino, type Logger } from "pino";
 
 import { createEventBus, type EventBus } from "./bus/index.js";
+import { ChainResetError, checkChainIdentity, isAutomining, startOverHint } from "./chain-identity.js";
+import { statusReport } from "./cli/status-report.js";
 import { ConfigError, describeConfig, type KeeperConfig } from "./config.js";
+import { evaluateHealth, HEALTH_REASONS } from "./health.js";
 import { LeaseLostError, Leases, SYNC_LEASE } from "./leases.js";
 import { type Health, KeeperMetrics, startMetricsServer } from "./metrics.js";
 import { Quarantine } from "./quarantine.js";
@@ -12,6 +17,8 @@ import { classifyRpcError, type Eip1193Provider, redactUrl, RpcClient } from "./
 import { Scheduler } from "./scheduler.js";
 import type { OperatorSigner } from "./signer.js";
 import { bindStore, type Db, migrate, openDb, PostgresDb } from "./store/index.js";
+import { lockStore, type StoreLock } from "./store/lock.js";
+import { restrictTree } from "./store/permissions.js";
 import { billingInterface } from "./sync/decode.js";
 import { EventSync } from "./sync/event-sync.js";
 import { TxManager } from "./tx-manager.js";
@@ -22,6 +29,10 @@ const SYNC_STEPS_PER_ITERATION = 20;
 const MAX_BACKOFF_MS = 10_000;
 /** How long a graceful stop waits for the outbox batch in flight before it closes the bus (the batch is re-sent). */
 const OUTBOX_STOP_GRACE_MS = 5_000;
+/** How often a running keeper checks that the node still serves the chain its store was built from. */
+const CHAIN_IDENTITY_CHECK_MS = 10_000;
+/** Dev chain ids, the only ones asked whether they automine (other nodes would count an unknown-method error). */
+const DEV_CHAIN_IDS = new Set([31337, 1337]);
 
 export interface KeeperDeps {
   config: KeeperConfig;
@@ -111,6 +122,18 @@ export class Keeper {
   private phase: "starting" | "running" | "stopping" | "stopped" = "starting";
   private balanceLow = false;
   private registered?: boolean;
+  private storeLock?: StoreLock;
+  private identityCheck?: { stop(): Promise<void> };
+  /** Checks the chain's genesis now (on a timer, and on a reorg: a restarted node looks like one at first). */
+  private checkIdentity?: () => Promise<void>;
+  private balanceWei?: bigint;
+  private nextBatchCostWei?: bigint;
+  /** Blocks the sync trails the head by, beyond the confirmations it waits for on purpose. */
+  private syncLag?: number;
+  private oldestPendingSeconds?: number;
+  private haltWith?: (err: Error) => void;
+  /** Settles with the error that stopped the keeper on its own (a chain reset): the process should exit. */
+  readonly halted = new Promise<Error>((resolve) => (this.haltWith = resolve));
 
   constructor(private readonly deps: KeeperDeps) {
     this.config = deps.config;
@@ -144,11 +167,18 @@ export class Keeper {
    */
   async start(): Promise<void> {
     const { config } = this;
+    // First, before anything listens or writes: a second keeper on this store must stop here (exit 2).
+    if (this.deps.db === undefined) this.storeLock = await lockStore(config.store, config.instanceId);
     this.metricsServer = await startMetricsServer(
       this.metrics,
       () => this.health(),
       config.metrics.host,
       config.metrics.port,
+      () => ({ ok: this.phase === "running", phase: this.phase }),
+      async () => {
+        if (this.db === undefined || this.phase !== "running") throw new Error(`keeper is ${this.phase}`);
+        return statusReport(this.db, await this.rpc.blockNumber());
+      },
     );
     this.logger.info(
       {
@@ -162,10 +192,29 @@ export class Keeper {
     await this.connect();
     if (this.stopped) return;
 
+    if (this.deps.db === undefined && "dataDir" in config.store) {
+      // The store holds the keeper's whole history: owner-only, whatever the umask was when it was created.
+      mkdirSync(config.store.dataDir, { recursive: true, mode: 0o700 });
+      chmodSync(config.store.dataDir, 0o700);
+    }
     this.db = this.deps.db ?? (await openDb(config.store));
+    if (this.deps.db === undefined && "dataDir" in config.store) restrictTree(config.store.dataDir);
     const applied = await migrate(this.db);
     if (applied.length > 0) this.logger.info({ migrations: applied }, "store migrated");
     await bindStore(this.db, config.chainId, config.billingAddress);
+    const dataHint = startOverHint(this.deps.db === undefined ? config.store : undefined);
+    await checkChainIdentity(this.db, this.rpc, dataHint);
+    const db = this.db;
+    this.checkIdentity = async () => {
+      try {
+        await checkChainIdentity(db, this.rpc, dataHint);
+      } catch (err) {
+        if (err instanceof ChainResetError) this.halt(err);
+        // An RPC hiccup is the loop's to report.
+      }
+    };
+    this.identityCheck = every(CHAIN_IDENTITY_CHECK_MS, this.checkIdentity);
+    await this.hintAutomine();
     this.shared = this.db instanceof PostgresDb;
     const leases = new Leases(this.db, config.instanceId, this.signer.address.toLowerCase(), config.leases.ttlSeconds);
     this.leases = leases;
@@ -196,10 +245,14 @@ export class Keeper {
       this.logger,
       {
         onEvents: (count) => this.metrics.eventsSynced.inc(count),
-        onReorg: () => this.metrics.reorgs.inc(),
+        onReorg: () => {
+          this.metrics.reorgs.inc();
+          void this.checkIdentity?.();
+        },
         onProgress: (cursor, head) => {
           this.metrics.syncedBlock.set(cursor);
           this.metrics.headLag.set(Math.max(0, head - cursor));
+          this.syncLag = Math.max(0, head - cursor - config.confirmations);
         },
         beforeCommit: this.shared ? (tx) => leases.fence(tx, SYNC_LEASE) : undefined,
         onOutboxDepth: (depth) => this.metrics.busOutboxDepth.set(depth),
@@ -225,7 +278,9 @@ export class Keeper {
         onPending: (count, age) => {
           this.metrics.pendingTxs.set(count);
           this.metrics.oldestPendingAge.set(age);
+          this.oldestPendingSeconds = age;
         },
+        onNonceTooHigh: () => void this.checkIdentity?.(),
       },
     );
     const quarantine = new Quarantine(this.db, config.quarantine);
@@ -269,6 +324,25 @@ export class Keeper {
     this.phase = "running";
     this.logger.info({ cursor: (await this.sync.cursor()).number }, "store ready: syncing");
     this.loop = this.run();
+  }
+
+  /** Stops the keeper on a condition a restart cannot fix; {@link halted} tells the process. */
+  private halt(err: Error): void {
+    if (this.stopped) return;
+    this.logger.fatal({ error: err.message }, "keeper halted");
+    this.haltWith?.(err);
+    void this.stop();
+  }
+
+  /** On an automining dev node, block-based waits only end when another transaction arrives: say so once. */
+  private async hintAutomine(): Promise<void> {
+    const { config } = this;
+    if (!DEV_CHAIN_IDS.has(config.chainId) || (config.confirmations === 0 && config.txConfirmations <= 1)) return;
+    if ((await isAutomining(this.rpc)) !== true) return;
+    this.logger.warn(
+      { confirmations: config.confirmations, txConfirmations: config.txConfirmations },
+      "the node automines (a block only per transaction): with these confirmations charges stall until more blocks are mined; set confirmations 0 and txConfirmations 1 (keeper init --dev), or mine blocks on an interval",
+    );
   }
 
   /** Waits until the RPC answers, then checks it serves the configured chain and contract. Returns the registry. */
@@ -351,6 +425,7 @@ export class Keeper {
         this.noteError("loop", err);
         failures++;
       }
+      this.health();
       if (!busy || failures > 0)
         await sleep(failures > 0 ? this.backoff(failures) : this.config.pollIntervalMs, this.stopController.signal);
     }
@@ -438,6 +513,11 @@ export class Keeper {
 
   private async checkBalance(): Promise<void> {
     const balance = await this.rpc.getBalance(this.signer.address);
+    this.balanceWei = balance;
+    // What a node demands up front for a batch with the whole gas budget at today's fees (2 x base fee + tip).
+    const baseFee = (await this.rpc.getBlock("latest")).baseFeePerGas ?? 0n;
+    const tip = BigInt(Math.round(this.config.fees.maxPriorityFeePerGasGwei * GWEI));
+    this.nextBatchCostWei = BigInt(this.config.batch.gasBudget) * (baseFee * 2n + tip);
     this.metrics.operatorBalance.set(Number(balance));
     const low = balance < this.config.lowBalanceWei;
     this.metrics.operatorBalanceLow.set(low ? 1 : 0);
@@ -457,8 +537,26 @@ export class Keeper {
   health(): Health {
     const staleAfter = Math.max(30_000, this.config.pollIntervalMs * 10);
     const fresh = this.phase === "running" && Date.now() - this.lastSuccessAt < staleAfter;
+    const report = evaluateHealth(
+      {
+        phase: this.phase,
+        loopFresh: fresh,
+        operatorRegistered: this.registered,
+        balanceWei: this.balanceWei,
+        nextBatchCostWei: this.nextBatchCostWei,
+        fundsRefused: this.txManager?.fundsRefused,
+        headLagBlocks: this.syncLag,
+        oldestPendingSeconds: this.oldestPendingSeconds,
+      },
+      this.config.health,
+    );
+    for (const reason of HEALTH_REASONS) {
+      this.metrics.healthProblem.set({ reason }, report.reasons.some((r) => r.reason === reason) ? 1 : 0);
+    }
     return {
-      ok: fresh,
+      ok: report.ok,
+      reasons: report.reasons.map((r) => r.reason),
+      problems: report.reasons,
       phase: this.phase,
       lastSuccessAt: this.lastSuccessAt === 0 ? null : new Date(this.lastSuccessAt).toISOString(),
       lastError: this.lastError ?? null,
@@ -481,10 +579,15 @@ export class Keeper {
     await draining;
     // Nothing renews the leases from here on: the claims left lapse after the TTL, the sync lease is handed over.
     await this.leaseHeartbeat?.stop();
+    await this.identityCheck?.stop();
     // Hand the sync over at once instead of after the lease expires.
     if (this.shared && this.syncLeader) await this.leases?.release(SYNC_LEASE).catch(() => {});
-    if (this.db && !this.deps.db) await this.db.close();
+    if (this.db && !this.deps.db) {
+      await this.db.close();
+      if ("dataDir" in this.config.store) restrictTree(this.config.store.dataDir);
+    }
     await this.metricsServer?.close();
+    await this.storeLock?.release();
     this.phase = "stopped";
     this.logger.info("keeper stopped");
   }

@@ -56,6 +56,12 @@ export class KeeperMetrics {
     labelNames: ["subscription_id"] as const,
     registers: [this.registry],
   });
+  readonly healthProblem = new Gauge({
+    name: "keeper_health_problem",
+    help: "1 while the problem named by reason keeps the keeper from doing its job (the reasons /healthz gives)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly rpcErrors = new Counter({
     name: "keeper_rpc_errors_total",
     help: "Failed JSON-RPC calls by method and kind",
@@ -77,12 +83,17 @@ export interface Health {
   [key: string]: unknown;
 }
 
-/** Serves GET /metrics and GET /healthz (200 when healthy, 503 otherwise, JSON body either way). */
+/**
+ * Serves GET /metrics, GET /healthz (200 when healthy, 503 otherwise, JSON body either way), GET /readyz (200 once
+ * started up: chain and contract checked, store open) and GET /status (what `keeper status` prints).
+ */
 export async function startMetricsServer(
   metrics: KeeperMetrics,
   health: () => Health,
   host: string,
   port: number,
+  ready: () => Health = health,
+  status?: () => Promise<unknown>,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -99,14 +110,26 @@ export async function startMetricsServer(
         });
       return;
     }
-    if (req.method === "GET" && path === "/healthz") {
-      const status = health();
+    if (req.method === "GET" && path === "/status" && status !== undefined) {
+      status()
+        .then((body) => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify(body));
+        })
+        .catch((err: Error) => {
+          res.writeHead(503, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: err.message }));
+        });
+      return;
+    }
+    if (req.method === "GET" && (path === "/healthz" || path === "/readyz")) {
+      const status = path === "/healthz" ? health() : ready();
       res.writeHead(status.ok ? 200 : 503, { "content-type": "application/json" });
       res.end(JSON.stringify(status));
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" });
-    res.end("not found: try /metrics or /healthz\n");
+    res.end("not found: try /metrics, /healthz or /readyz\n");
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -41,6 +41,8 @@ export interface TxManagerHooks {
   /** A transaction is final: its receipt has the confirmations and sits in a canonical block. */
   onFinal?(tx: { nonce: number; subscriptionIds: bigint[] }, receipt: RpcReceipt): Promise<void> | void;
   onPending?(count: number, oldestAgeSeconds: number): void;
+  /** The node says a nonce is too high: it does not know our earlier transactions (a reset chain, or a lagging node). */
+  onNonceTooHigh?(): void;
 }
 
 interface TxRow {
@@ -76,8 +78,17 @@ export function bumpFees(
   return { maxFeePerGas, maxPriorityFeePerGas };
 }
 
+/** How often the "fund the operator" warning may repeat while the node refuses transactions for lack of funds. */
+const FUNDS_WARNING_EVERY_MS = 60_000;
+
 export class TxManager {
   private readonly now: () => number;
+  /**
+   * Nonces whose latest version the node refused for insufficient funds: never mined, so never fee-bumped (a bump
+   * only raises what the operator cannot pay); re-sent as they are each tick until the node takes them.
+   */
+  private readonly refusedForFunds = new Set<number>();
+  private lastFundsWarningAt = -Infinity;
   /** Rows are keyed by sender: each operator key has its own nonce stream (a rotated key, several keepers). */
   private readonly sender: string;
 
@@ -91,6 +102,11 @@ export class TxManager {
   ) {
     this.now = options.now ?? Date.now;
     this.sender = signer.address.toLowerCase();
+  }
+
+  /** The node refused a transaction for lack of funds and has taken none since: sending more would only fail. */
+  get fundsRefused(): boolean {
+    return this.refusedForFunds.size > 0;
   }
 
   /** Transactions sent and not yet final. */
@@ -160,6 +176,7 @@ export class TxManager {
    */
   async sendMany(requests: readonly TxRequest[]): Promise<{ nonce: number; hash: string }[]> {
     if (requests.length === 0) return [];
+    if (this.fundsRefused) return [];
     const fees = await this.marketFees();
     if (fees === undefined) {
       this.logger.warn(
@@ -247,17 +264,29 @@ export class TxManager {
   private async broadcast(nonce: number, hash: string, raw: string): Promise<void> {
     try {
       await this.rpc.sendRawTransaction(raw);
+      this.refusedForFunds.delete(nonce);
     } catch (err) {
       const kind = classifyRpcError(err);
       const context = { nonce, hash, kind, error: (err as Error).message };
+      if (kind !== "insufficient-funds") this.refusedForFunds.delete(nonce);
       if (kind === "already-known") return;
       if (kind === "nonce-too-low")
         this.logger.info(context, "nonce already used on chain: checking which version mined");
       else if (kind === "underpriced")
         this.logger.warn(context, "node refused the fees: the next replacement bumps them");
-      else if (kind === "insufficient-funds")
-        this.logger.error(context, "operator cannot pay for gas: fund the operator account");
-      else this.logger.warn(context, "broadcast failed: will retry");
+      else if (kind === "insufficient-funds") {
+        this.refusedForFunds.add(nonce);
+        if (this.now() - this.lastFundsWarningAt >= FUNDS_WARNING_EVERY_MS) {
+          this.lastFundsWarningAt = this.now();
+          this.logger.warn(
+            { ...context, operator: this.signer.address },
+            "operator cannot pay for gas: fund the operator account (charges resume by themselves once funded)",
+          );
+        }
+      } else {
+        if (/nonce too high/i.test(context.error)) this.hooks.onNonceTooHigh?.();
+        this.logger.warn(context, "broadcast failed: will retry");
+      }
     }
   }
 
@@ -320,7 +349,9 @@ export class TxManager {
       }
       const latest = attempts[0];
       const age = this.now() - toNumber(row.last_sent_at_ms);
-      if (nonce === chainNonce && age >= this.options.replaceAfterMs) {
+      if (this.refusedForFunds.has(nonce)) {
+        await this.broadcast(nonce, latest.hash, latest.raw);
+      } else if (nonce === chainNonce && age >= this.options.replaceAfterMs) {
         await this.replace(row, nonce, latest);
       } else if (options.rebroadcast || !(await this.rpc.hasTransaction(latest.hash))) {
         await this.broadcast(nonce, latest.hash, latest.raw);

@@ -117,6 +117,25 @@ export class KeeperProcess {
     return new KeeperProcess(child);
   }
 
+  /**
+   * Spawns any command line (e.g. the production entry `node dist/keeper.mjs run --config ...`, or `npm run keeper`)
+   * as the keeper, in its own process group.
+   */
+  static spawn(command: string, args: string[], env: Record<string, string> = {}, cwd = ROOT): KeeperProcess {
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...inheritedEnv(), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    return new KeeperProcess(child);
+  }
+
+  /** Sends `signal` to the process itself only (as a supervisor does), not to its group. */
+  signal(signal: NodeJS.Signals): void {
+    process.kill(this.pid, signal);
+  }
+
   get pid(): number {
     return this.child.pid!;
   }
