@@ -187,6 +187,19 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    // The billing console (a read-only page and its JSON API); off unless a port is given.
+    console: z
+      .object({
+        host: z.string().min(1, "expected a host name or IP").default("127.0.0.1"),
+        port: int("a TCP port 0..65535 (0 picks a free one)", 0, 65_535).optional(),
+        token: z.string().min(16, "expected at least 16 characters (a bearer token the API requires)").optional(),
+      })
+      .strict()
+      .default({})
+      .refine((c) => c.token !== undefined || ["127.0.0.1", "::1", "localhost"].includes(c.host), {
+        message: "a console reachable from other machines needs a token (console.token or KEEPER_CONSOLE_TOKEN)",
+        path: ["token"],
+      }),
     lowBalanceWei: weiString.default("100000000000000000"),
     logLevel: z
       .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
@@ -307,6 +320,15 @@ export function applyEnvOverrides(input: Record<string, unknown>, env: Env): Rec
     (v) => ((metrics.port = numberFromEnv("KEEPER_METRICS_PORT", v)), (metricsChanged = true)),
   );
   if (metricsChanged) out.metrics = metrics;
+  const consoleSettings = { ...((out.console as object | undefined) ?? {}) } as Record<string, unknown>;
+  let consoleChanged = false;
+  set("KEEPER_CONSOLE_HOST", (v) => ((consoleSettings.host = v), (consoleChanged = true)));
+  set(
+    "KEEPER_CONSOLE_PORT",
+    (v) => ((consoleSettings.port = numberFromEnv("KEEPER_CONSOLE_PORT", v)), (consoleChanged = true)),
+  );
+  set("KEEPER_CONSOLE_TOKEN", (v) => ((consoleSettings.token = v), (consoleChanged = true)));
+  if (consoleChanged) out.console = consoleSettings;
   if (out.signer === undefined && env.KEEPER_PRIVATE_KEY !== undefined) {
     out.signer = { type: "env", variable: "KEEPER_PRIVATE_KEY" };
   }
@@ -372,5 +394,10 @@ export function describeConfig(config: KeeperConfig): Record<string, unknown> {
     batch: config.batch,
     quarantine: config.quarantine,
     txConfirmations: config.txConfirmations,
+    // Never the token itself.
+    console:
+      config.console.port === undefined
+        ? "off"
+        : { host: config.console.host, port: config.console.port, token: config.console.token !== undefined },
   };
 }

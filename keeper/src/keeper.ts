@@ -9,6 +9,8 @@ import { createEventBus, type EventBus } from "./bus/index.js";
 import { ChainResetError, checkChainIdentity, isAutomining, startOverHint } from "./chain-identity.js";
 import { statusReport } from "./cli/status-report.js";
 import { ConfigError, describeConfig, type KeeperConfig } from "./config.js";
+import { cachedFor, TokenNames } from "./console/sources.js";
+import { startConsoleServer } from "./console/server.js";
 import { evaluateHealth, HEALTH_REASONS } from "./health.js";
 import { LeaseLostError, Leases, SYNC_LEASE } from "./leases.js";
 import { type Health, KeeperMetrics, startMetricsServer } from "./metrics.js";
@@ -116,6 +118,7 @@ export class Keeper {
   private txManager?: TxManager;
   private scheduler?: Scheduler;
   private metricsServer?: { url: string; close(): Promise<void> };
+  private consoleServer?: { url: string; close(): Promise<void> };
   private loop?: Promise<void>;
   private lastSuccessAt = 0;
   private lastError?: string;
@@ -215,6 +218,7 @@ export class Keeper {
     };
     this.identityCheck = every(CHAIN_IDENTITY_CHECK_MS, this.checkIdentity);
     await this.hintAutomine();
+    await this.startConsole(db);
     this.shared = this.db instanceof PostgresDb;
     const leases = new Leases(this.db, config.instanceId, this.signer.address.toLowerCase(), config.leases.ttlSeconds);
     this.leases = leases;
@@ -534,6 +538,35 @@ export class Keeper {
     this.balanceLow = low;
   }
 
+  /** URL of the billing console once started (undefined when `console.port` is not set). */
+  get consoleUrl(): string | undefined {
+    return this.consoleServer?.url;
+  }
+
+  /** Serves the billing console on the store when configured; its chain time and token names come from the RPC. */
+  private async startConsole(db: Db): Promise<void> {
+    const { console: settings } = this.config;
+    if (settings.port === undefined) return;
+    const chainClock = cachedFor(1000, async () => Number((await this.rpc.getBlock("latest")).timestamp));
+    const tokens = new TokenNames(this.rpc);
+    this.consoleServer = await startConsoleServer(
+      {
+        db,
+        health: () => ({ ...this.health(), headLagBlocks: this.syncLag ?? null }),
+        chainTime: chainClock,
+        tokenInfo: (token) => tokens.lookup(token),
+      },
+      {
+        host: settings.host,
+        port: settings.port,
+        token: settings.token,
+        onError: (err) =>
+          this.logger.warn({ error: (err as Error).message }, "billing console: the store could not answer"),
+      },
+    );
+    this.logger.info({ consoleUrl: this.consoleServer.url }, "billing console started");
+  }
+
   health(): Health {
     const staleAfter = Math.max(30_000, this.config.pollIntervalMs * 10);
     const fresh = this.phase === "running" && Date.now() - this.lastSuccessAt < staleAfter;
@@ -582,6 +615,7 @@ export class Keeper {
     await this.identityCheck?.stop();
     // Hand the sync over at once instead of after the lease expires.
     if (this.shared && this.syncLeader) await this.leases?.release(SYNC_LEASE).catch(() => {});
+    await this.consoleServer?.close();
     if (this.db && !this.deps.db) {
       await this.db.close();
       if ("dataDir" in this.config.store) restrictTree(this.config.store.dataDir);

@@ -28,7 +28,7 @@ export interface ConsoleSources {
   /** The keeper's health now: ok, the reasons when not, and whatever else it reports (head, lag). */
   health: () => { ok: boolean; [key: string]: unknown };
   /** Chain time (the latest block's timestamp), the clock subscriptions fall due by. */
-  chainTime: () => number;
+  chainTime: () => number | Promise<number>;
   /** Wall clock in milliseconds (transaction ages). */
   nowMs?: () => number;
   /** A token's symbol and decimals, when the keeper can tell (cached by the caller); amounts are then formatted. */
@@ -68,7 +68,7 @@ const digest = (value: string) => createHash("sha256").update(value).digest();
 
 /** Answers one API path; throws ApiError for a bad request. */
 async function api(path: string, params: Params, sources: ConsoleSources): Promise<unknown> {
-  const now = sources.chainTime();
+  const now = await sources.chainTime();
   const nowMs = (sources.nowMs ?? Date.now)();
   switch (path) {
     case "/api/overview": {
