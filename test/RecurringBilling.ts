@@ -1171,6 +1171,7 @@ describe("RecurringBilling", function () {
         expect(await billing.isDue(ref)).to.equal(true);
         await time.increaseTo(pastDueSince + GRACE_PERIOD);
         expect(await billing.isDue(ref)).to.equal(false);
+        expect(await billing.graceRemaining(ref)).to.equal(0n);
 
         expect(await billing.connect(operator).charge.staticCall(ref)).to.equal(false);
         const tx = billing.connect(operator).charge(ref);

@@ -48,8 +48,10 @@ async function hostilePlan(billing: RecurringBilling, admin: HardhatEthersSigner
 
 /** The custom error a failed call reverted with, or undefined when it carries none (out of gas). */
 function revertReason(billing: RecurringBilling, error: unknown): string | undefined {
-  const data = (error as { data?: string }).data;
-  if (data === undefined || data === "0x") return undefined;
+  let data = (error as { data?: unknown }).data;
+  // Under coverage instrumentation the node reports `{ data, reason }` instead of the bare revert data.
+  if (typeof data === "object" && data !== null && "data" in data) data = data.data;
+  if (typeof data !== "string" || data === "0x") return undefined;
   return billing.interface.parseError(data)?.name;
 }
 
