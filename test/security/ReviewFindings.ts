@@ -189,20 +189,30 @@ describe("Issue 11 review findings (each test failed on contracts v1)", function
   });
 
   describe("Finding 4: 1/64 gas griefing cannot make a funded customer's charge fail", function () {
-    /** A plan in a token whose transfer costs 150,000 gas (within TOKEN_CALL_GAS), due, its customer funded. */
-    async function expensiveTokenFixture() {
+    /** A plan in a token whose transfer costs `gasToBurn` gas, due, its customer funded and approving. */
+    async function expensiveToken(gasToBurn: bigint) {
       const base = await deployBillingFixture();
       const { billing, merchantAdmin, customer } = base;
       const { hostile, ref } = await hostilePlan(billing, merchantAdmin, customer);
-      await hostile.setBehaviour(Behaviour.BurnGasThenTransfer, 150_000n);
+      await hostile.setBehaviour(Behaviour.BurnGasThenTransfer, gasToBurn);
       await time.increaseTo(await nextChargeAt(billing, ref));
       return { ...base, hostile, ref };
     }
+    /** A transfer of 150,000 gas, within TOKEN_CALL_GAS: a working, if expensive, token. */
+    const expensiveTokenFixture = () => expensiveToken(150_000n);
+    /** A transfer of 700,000 gas, the review's example: beyond TOKEN_CALL_GAS, so it fails its own items. */
+    const veryExpensiveTokenFixture = () => expensiveToken(700_000n);
 
-    it("reverts BillingTokenCallStarved, never ChargeFailed, whatever gas limit the caller picks", async function () {
-      const { billing, operator, ref } = await loadFixture(expensiveTokenFixture);
+    /** Every gas limit from `from` to `to` (step `step`): how a static charge by the operator ends. */
+    async function sweepGasLimits(
+      f: Awaited<ReturnType<typeof expensiveToken>>,
+      from: bigint,
+      to: bigint,
+      step: bigint,
+    ) {
+      const { billing, operator, ref } = f;
       const outcomes = { charged: 0, failed: 0, starved: 0, outOfGas: 0 };
-      for (let gasLimit = 60_000n; gasLimit <= 420_000n; gasLimit += 2_000n) {
+      for (let gasLimit = from; gasLimit <= to; gasLimit += step) {
         try {
           const charged = await billing.connect(operator).charge.staticCall(ref, { gasLimit });
           outcomes[charged ? "charged" : "failed"]++;
@@ -213,9 +223,28 @@ describe("Issue 11 review findings (each test failed on contracts v1)", function
           else throw error;
         }
       }
+      return outcomes;
+    }
+
+    it("never lets the gas limit decide between charged and failed: a working token's charge is starved, not failed", async function () {
+      const outcomes = await sweepGasLimits(await loadFixture(expensiveTokenFixture), 60_000n, 420_000n, 2_000n);
       expect(outcomes.failed, "gas limits at which a funded customer's charge failed").to.equal(0);
       expect(outcomes.starved, "gas limits caught as starved").to.be.greaterThan(0);
       expect(outcomes.charged, "gas limits that charge").to.be.greaterThan(0);
+    });
+
+    it("never lets the gas limit decide between charged and failed with a 700,000-gas token either", async function () {
+      // On v1 some of these gas limits charged the customer and others (a starved call) failed it.
+      const outcomes = await sweepGasLimits(
+        await loadFixture(veryExpensiveTokenFixture),
+        300_000n,
+        1_200_000n,
+        10_000n,
+      );
+      expect(outcomes.charged, "gas limits that charge").to.equal(0);
+      expect(outcomes.failed, "gas limits that fail the item (the token is beyond TOKEN_CALL_GAS)").to.be.greaterThan(
+        0,
+      );
     });
 
     it("leaves the subscription active when a starved charge is sent, and charges it with enough gas", async function () {
