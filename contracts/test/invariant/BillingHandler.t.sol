@@ -295,6 +295,17 @@ contract BillingHandler {
         _advance(secondsForward % (5 days + 1));
     }
 
+    /// @notice Time passes to a subscription's next due time or to one or two seconds before it, where off-by-one
+    ///         errors in the schedule would show.
+    /// @param refSeed Picks the subscription.
+    /// @param secondsBefore How far before the due time (bounded to 0..2).
+    function warpToDue(uint256 refSeed, uint256 secondsBefore) external action {
+        uint256 count = billing.subscriptionCount();
+        if (count == 0) return;
+        uint256 target = billing.getSubscription(_refs[1 + (refSeed % count)]).nextChargeAt - (secondsBefore % 3);
+        if (target > clock) _advance(target - clock);
+    }
+
     /// @notice What the keeper does: time passes (up to 2 days), then the operator charges every subscription in one
     ///         chargeMany.
     /// @param secondsForward How long (bounded).

@@ -13,9 +13,11 @@ import {VM} from "./CheatCodes.t.sol";
 
 /// @title RecurringBillingInvariants
 /// @notice Stateful property tests: the fuzzer calls random sequences of {BillingHandler} actions (subscribe, charge,
-///         chargeMany, keeper rounds, cancel, global and merchant pause/unpause, operator revocation and re-registration,
-///         beneficiary changes, time warps, drains, refills and allowance changes, by authorized and unauthorized
-///         callers, with unknown and forged refs) and every invariant below is checked after each call. Runs and depth come from `test.solidity.invariant` in hardhat.config.ts.
+///         chargeMany, keeper rounds, cancel, global and merchant pause/unpause, operator revocation and
+///         re-registration, beneficiary changes, time warps (some to a due time or just before it), drains, refills
+///         and allowance changes, by authorized and unauthorized callers, with unknown and forged refs) and every
+///         invariant below is checked after each call. Runs and depth come from `test.solidity.invariant` in
+///         hardhat.config.ts.
 contract RecurringBillingInvariants {
     /// @notice A contract the fuzzer may call and the functions it may call on it.
     struct FuzzSelector {
@@ -42,7 +44,7 @@ contract RecurringBillingInvariants {
     /// @notice ... and only its actions, so that every fuzzer call is one counted action.
     /// @return selectors The handler's actions.
     function targetSelectors() public view returns (FuzzSelector[] memory selectors) {
-        bytes4[] memory actions = new bytes4[](13);
+        bytes4[] memory actions = new bytes4[](14);
         actions[0] = BillingHandler.subscribe.selector;
         actions[1] = BillingHandler.charge.selector;
         actions[2] = BillingHandler.chargeMany.selector;
@@ -56,6 +58,7 @@ contract RecurringBillingInvariants {
         actions[10] = BillingHandler.setAllowance.selector;
         actions[11] = BillingHandler.keeperRound.selector;
         actions[12] = BillingHandler.rotateOperator.selector;
+        actions[13] = BillingHandler.warpToDue.selector;
         selectors = new FuzzSelector[](1);
         selectors[0] = FuzzSelector({addr: address(handler), selectors: actions});
     }
