@@ -75,7 +75,7 @@ contract RecurringBillingFuzz {
         );
     }
 
-    /// @notice A chargeMany repeating one ref pays at most min(periods due, maxBacklog), whatever the number of repeats.
+    /// @notice A chargeMany repeating one ref pays at most min(periods due, maxBacklog), whatever the repeats.
     /// @param period The plan period (bounded to 1 minute..60 days).
     /// @param backlog The plan's maxBacklog (bounded to 1..12).
     /// @param delay Time after subscribing (bounded to 0..30 days).
