@@ -1,6 +1,13 @@
 import { expect } from "chai";
 
-import { deployBillingFixture, ethers, networkHelpers } from "./fixtures.js";
+import { GRACE_PERIOD, deployBillingFixture, ethers, networkHelpers } from "./fixtures.js";
+
+/** Deploys a billing contract (and so its registry) owned by `owner`; returns both. */
+async function deploySystem(owner: string, operators: string[], guardian = ethers.ZeroAddress) {
+  const billing = await ethers.deployContract("RecurringBilling", [owner, operators, guardian, GRACE_PERIOD]);
+  const registry = await ethers.getContractAt("OperatorRegistry", await billing.registry());
+  return { billing, registry };
+}
 
 describe("OperatorRegistry", function () {
   async function registryFixture() {
@@ -19,36 +26,57 @@ describe("OperatorRegistry", function () {
       expect(await registry.guardian()).to.equal(guardian.address);
     });
 
-    it("emits OperatorAdded for each initial operator", async function () {
-      const { safe, operator, newOperator } = await networkHelpers.loadFixture(registryFixture);
-      const registry = await ethers.deployContract("OperatorRegistry", [
+    it("is created by its billing contract, which knows every initial operator", async function () {
+      const { safe, guardian, operator, newOperator } = await networkHelpers.loadFixture(registryFixture);
+      const { billing, registry } = await deploySystem(
         safe.address,
         [operator.address, newOperator.address],
-      ]);
-      const deployment = registry.deploymentTransaction();
+        guardian.address,
+      );
+      const deployment = billing.deploymentTransaction();
       await expect(deployment).to.emit(registry, "OperatorAdded").withArgs(operator.address);
       await expect(deployment).to.emit(registry, "OperatorAdded").withArgs(newOperator.address);
+      await expect(deployment).to.emit(registry, "GuardianChanged").withArgs(ethers.ZeroAddress, guardian.address);
+      expect(await registry.billing()).to.equal(await billing.getAddress());
       expect(await registry.operatorCount()).to.equal(2n);
+      expect(await billing.isOperator(operator.address)).to.equal(true);
+      expect(await billing.isOperator(newOperator.address)).to.equal(true);
+    });
+
+    it("has no guardian when none is given", async function () {
+      const { safe, operator } = await networkHelpers.loadFixture(registryFixture);
+      const { registry } = await deploySystem(safe.address, [operator.address]);
       expect(await registry.guardian()).to.equal(ethers.ZeroAddress);
     });
 
     it("reverts with RegistryZeroAddress when an initial operator is zero", async function () {
       const { registry, safe } = await networkHelpers.loadFixture(registryFixture);
-      await expect(
-        ethers.deployContract("OperatorRegistry", [safe.address, [ethers.ZeroAddress]]),
-      ).to.be.revertedWithCustomError(registry, "RegistryZeroAddress");
+      await expect(deploySystem(safe.address, [ethers.ZeroAddress])).to.be.revertedWithCustomError(
+        registry,
+        "RegistryZeroAddress",
+      );
     });
 
     it("reverts with RegistryAlreadyOperator when an initial operator is listed twice", async function () {
       const { registry, safe, operator } = await networkHelpers.loadFixture(registryFixture);
-      await expect(ethers.deployContract("OperatorRegistry", [safe.address, [operator.address, operator.address]]))
+      await expect(deploySystem(safe.address, [operator.address, operator.address]))
         .to.be.revertedWithCustomError(registry, "RegistryAlreadyOperator")
         .withArgs(operator.address);
     });
 
+    it("reverts with RegistryAdminAsOperator when an initial operator is the owner or the guardian", async function () {
+      const { registry, safe, guardian, operator } = await networkHelpers.loadFixture(registryFixture);
+      await expect(deploySystem(safe.address, [operator.address, safe.address], guardian.address))
+        .to.be.revertedWithCustomError(registry, "RegistryAdminAsOperator")
+        .withArgs(safe.address);
+      await expect(deploySystem(safe.address, [guardian.address], guardian.address))
+        .to.be.revertedWithCustomError(registry, "RegistryAdminAsOperator")
+        .withArgs(guardian.address);
+    });
+
     it("reverts with OwnableInvalidOwner when the owner is zero", async function () {
       const { registry } = await networkHelpers.loadFixture(registryFixture);
-      await expect(ethers.deployContract("OperatorRegistry", [ethers.ZeroAddress, []]))
+      await expect(deploySystem(ethers.ZeroAddress, []))
         .to.be.revertedWithCustomError(registry, "OwnableInvalidOwner")
         .withArgs(ethers.ZeroAddress);
     });
@@ -159,6 +187,64 @@ describe("OperatorRegistry", function () {
       await expect(registry.connect(outsider).revokeOperators([operator.address]))
         .to.be.revertedWithCustomError(registry, "RegistryUnauthorizedRevoker")
         .withArgs(outsider.address);
+    });
+  });
+
+  describe("admin and operator separation", function () {
+    it("refuses the owner, the pending owner and the guardian as operators with RegistryAdminAsOperator", async function () {
+      const { registry, safe, guardian, outsider } = await networkHelpers.loadFixture(registryFixture);
+      await registry.connect(safe).transferOwnership(outsider.address);
+      for (const admin of [safe, outsider, guardian]) {
+        await expect(registry.connect(safe).rotateOperators([], [admin.address]))
+          .to.be.revertedWithCustomError(registry, "RegistryAdminAsOperator")
+          .withArgs(admin.address);
+      }
+    });
+
+    it("refuses an operator as guardian or new owner with RegistryOperatorAsAdmin", async function () {
+      const { registry, safe, guardian, operator } = await networkHelpers.loadFixture(registryFixture);
+      await expect(registry.connect(safe).setGuardian(operator.address))
+        .to.be.revertedWithCustomError(registry, "RegistryOperatorAsAdmin")
+        .withArgs(operator.address);
+      await expect(registry.connect(safe).transferOwnership(operator.address))
+        .to.be.revertedWithCustomError(registry, "RegistryOperatorAsAdmin")
+        .withArgs(operator.address);
+      expect(await registry.guardian()).to.equal(guardian.address);
+      expect(await registry.pendingOwner()).to.equal(ethers.ZeroAddress);
+    });
+  });
+
+  describe("keeping the billing contract in step", function () {
+    it("pushes every addition and removal into billing.isOperator", async function () {
+      const { billing, registry, safe, guardian, operator, newOperator, secondOperator } =
+        await networkHelpers.loadFixture(registryFixture);
+      await registry.connect(safe).rotateOperators([operator.address], [newOperator.address, secondOperator.address]);
+      expect(await billing.isOperator(operator.address)).to.equal(false);
+      expect(await billing.isOperator(newOperator.address)).to.equal(true);
+      expect(await billing.isOperator(secondOperator.address)).to.equal(true);
+      await registry.connect(guardian).revokeOperators([newOperator.address]);
+      expect(await billing.isOperator(newOperator.address)).to.equal(false);
+      expect(await billing.isOperator(secondOperator.address)).to.equal(true);
+    });
+
+    it("keeps an operator added during a global pause unable to charge until unpause", async function () {
+      const { billing, registry, safe, newOperator } = await networkHelpers.loadFixture(registryFixture);
+      await billing.connect(safe).pause();
+      await registry.connect(safe).rotateOperators([], [newOperator.address]);
+      expect(await billing.isOperator(newOperator.address)).to.equal(true);
+      await expect(billing.connect(newOperator).chargeMany([])).to.be.revertedWithCustomError(billing, "BillingPaused");
+      await billing.connect(safe).unpause();
+      expect(await billing.connect(newOperator).chargeMany.staticCall([])).to.equal(0n);
+    });
+
+    it("is the only account that may call billing.syncOperator (BillingNotRegistry)", async function () {
+      const { billing, safe, outsider } = await networkHelpers.loadFixture(registryFixture);
+      for (const caller of [safe, outsider]) {
+        await expect(billing.connect(caller).syncOperator(caller.address, true))
+          .to.be.revertedWithCustomError(billing, "BillingNotRegistry")
+          .withArgs(caller.address);
+      }
+      expect(await billing.isOperator(outsider.address)).to.equal(false);
     });
   });
 

@@ -6,25 +6,35 @@ import {
   CUSTOMER_FUNDS,
   DAY,
   GRACE_PERIOD,
+  MAX_BACKLOG,
   MAX_CHARGES,
   PERIOD,
   SkipReason,
   Status,
   TRIAL,
+  type SubscriptionRef,
   deployBillingFixture,
   dueFixture,
   ethers,
   fundAndApprove,
   merchantWithPlanFixture,
   networkHelpers,
+  nextChargeAt,
+  otherRef as withTerms,
+  refFromReceipt,
   signPermit,
+  statusOf,
+  subscribe,
   subscribedFixture,
 } from "./fixtures.js";
 
 const { loadFixture, time } = networkHelpers;
 
-/** Storage slot of `RecurringBilling._plans` (after Ownable, Ownable2Step + Pausable, the counters, merchants). */
-const PLANS_SLOT = 4n;
+/**
+ * Storage slot of `RecurringBilling._plans`: after Ownable, Ownable2Step, the counters, the global pause, the operator
+ * statuses and the merchants (ReentrancyGuardTransient uses transient storage).
+ */
+const PLANS_SLOT = 6n;
 
 /** Fixes the timestamp of the next block `offset` seconds after the latest one, and returns it. */
 async function nextBlockAt(offset = 1n): Promise<bigint> {
@@ -45,9 +55,10 @@ describe("RecurringBilling", function () {
   /** {brokeFixture} after one failed charge: the first subscription is past due. */
   async function pastDueFixture() {
     const base = await brokeFixture();
-    const { billing, operator, subscriptionId } = base;
-    await billing.connect(operator).charge(subscriptionId);
-    const pastDueSince = await billing.pastDueSince(subscriptionId);
+    const { billing, operator, ref } = base;
+    await billing.connect(operator).charge(ref);
+    // No pause has happened, so the billing clock still reads the block time.
+    const pastDueSince = (await billing.getSubscription(ref)).pastDueClock;
     return { ...base, pastDueSince };
   }
 
@@ -57,10 +68,11 @@ describe("RecurringBilling", function () {
     const { billing, token, otherAdmin, outsider, customer } = base;
     await billing.connect(otherAdmin).registerMerchant(outsider.address);
     const otherMerchantId = await billing.merchantCount();
-    await billing.connect(otherAdmin).createPlan(otherMerchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
-    await billing.connect(customer).subscribe(await billing.planCount());
-    const otherSubscriptionId = await billing.subscriptionCount();
-    return { ...base, otherMerchantId, otherSubscriptionId };
+    await billing
+      .connect(otherAdmin)
+      .createPlan(otherMerchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n, MAX_BACKLOG);
+    const otherRef = await subscribe(billing, customer, await billing.planCount());
+    return { ...base, otherMerchantId, otherRef };
   }
 
   describe("deployment", function () {
@@ -76,17 +88,25 @@ describe("RecurringBilling", function () {
       expect(await billing.paused()).to.equal(false);
     });
 
-    it("reverts with BillingZeroAddress when the registry is zero", async function () {
-      const { billing, safe } = await loadFixture(deployBillingFixture);
-      await expect(
-        ethers.deployContract("RecurringBilling", [safe.address, ethers.ZeroAddress, GRACE_PERIOD]),
-      ).to.be.revertedWithCustomError(billing, "BillingZeroAddress");
+    it("creates its registry, owned by the same owner, with the operators and guardian given", async function () {
+      const { billing, registry, safe, operator, guardian } = await loadFixture(deployBillingFixture);
+      expect(await registry.billing()).to.equal(await billing.getAddress());
+      expect(await registry.owner()).to.equal(safe.address);
+      expect(await registry.guardian()).to.equal(guardian.address);
+      expect(await registry.operators()).to.deep.equal([operator.address]);
+      expect(await billing.isOperator(operator.address)).to.equal(true);
+      expect(await billing.isOperator(guardian.address)).to.equal(false);
     });
 
     it("reverts with OwnableInvalidOwner when the owner is zero", async function () {
-      const { billing, registry } = await loadFixture(deployBillingFixture);
+      const { billing, operator } = await loadFixture(deployBillingFixture);
       await expect(
-        ethers.deployContract("RecurringBilling", [ethers.ZeroAddress, await registry.getAddress(), GRACE_PERIOD]),
+        ethers.deployContract("RecurringBilling", [
+          ethers.ZeroAddress,
+          [operator.address],
+          ethers.ZeroAddress,
+          GRACE_PERIOD,
+        ]),
       )
         .to.be.revertedWithCustomError(billing, "OwnableInvalidOwner")
         .withArgs(ethers.ZeroAddress);
@@ -105,10 +125,10 @@ describe("RecurringBilling", function () {
           .withArgs(2n, otherAdmin.address, outsider.address);
         expect(await billing.merchantCount()).to.equal(2n);
         const merchant = await billing.getMerchant(1n);
-        expect(merchant.beneficiary).to.equal(beneficiary.address);
+        expect(merchant.billing.beneficiary).to.equal(beneficiary.address);
         expect(merchant.admin).to.equal(merchantAdmin.address);
         expect(merchant.pendingAdmin).to.equal(ethers.ZeroAddress);
-        expect(merchant.paused).to.equal(false);
+        expect(merchant.billing.paused).to.equal(false);
       });
 
       it("returns the new id", async function () {
@@ -116,24 +136,26 @@ describe("RecurringBilling", function () {
         expect(await billing.connect(merchantAdmin).registerMerchant.staticCall(beneficiary.address)).to.equal(1n);
       });
 
-      it("reverts with BillingZeroAddress when the beneficiary is zero", async function () {
+      it("reverts with BillingInvalidBeneficiary when the beneficiary is zero or the billing contract", async function () {
         const { billing, merchantAdmin } = await loadFixture(deployBillingFixture);
-        await expect(billing.connect(merchantAdmin).registerMerchant(ethers.ZeroAddress)).to.be.revertedWithCustomError(
-          billing,
-          "BillingZeroAddress",
-        );
+        for (const beneficiary of [ethers.ZeroAddress, await billing.getAddress()]) {
+          await expect(billing.connect(merchantAdmin).registerMerchant(beneficiary))
+            .to.be.revertedWithCustomError(billing, "BillingInvalidBeneficiary")
+            .withArgs(beneficiary);
+        }
+        expect(await billing.merchantCount()).to.equal(0n);
       });
     });
 
     describe("setBeneficiary", function () {
       it("pays later charges to the new beneficiary and emits BeneficiaryChanged", async function () {
-        const { billing, token, merchantAdmin, beneficiary, operator, customer, outsider, merchantId, subscriptionId } =
+        const { billing, token, merchantAdmin, beneficiary, operator, customer, outsider, merchantId, ref } =
           await loadFixture(dueFixture);
         await expect(billing.connect(merchantAdmin).setBeneficiary(merchantId, outsider.address))
           .to.emit(billing, "BeneficiaryChanged")
           .withArgs(merchantId, beneficiary.address, outsider.address);
-        expect((await billing.getMerchant(merchantId)).beneficiary).to.equal(outsider.address);
-        await expect(billing.connect(operator).charge(subscriptionId)).to.changeTokenBalances(
+        expect((await billing.getMerchant(merchantId)).billing.beneficiary).to.equal(outsider.address);
+        await expect(billing.connect(operator).charge(ref)).to.changeTokenBalances(
           ethers,
           token,
           [customer, outsider, beneficiary],
@@ -141,11 +163,14 @@ describe("RecurringBilling", function () {
         );
       });
 
-      it("reverts with BillingZeroAddress when the beneficiary is zero", async function () {
-        const { billing, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
-        await expect(
-          billing.connect(merchantAdmin).setBeneficiary(merchantId, ethers.ZeroAddress),
-        ).to.be.revertedWithCustomError(billing, "BillingZeroAddress");
+      it("reverts with BillingInvalidBeneficiary when the beneficiary is zero or the billing contract", async function () {
+        const { billing, merchantAdmin, beneficiary, merchantId } = await loadFixture(merchantWithPlanFixture);
+        for (const invalid of [ethers.ZeroAddress, await billing.getAddress()]) {
+          await expect(billing.connect(merchantAdmin).setBeneficiary(merchantId, invalid))
+            .to.be.revertedWithCustomError(billing, "BillingInvalidBeneficiary")
+            .withArgs(invalid);
+        }
+        expect((await billing.getMerchant(merchantId)).billing.beneficiary).to.equal(beneficiary.address);
       });
 
       it("reverts with BillingNotMerchantAdmin for an operator", async function () {
@@ -235,21 +260,21 @@ describe("RecurringBilling", function () {
 
     describe("setMerchantPaused", function () {
       it("pauses and resumes the merchant's charges, emitting MerchantPauseSet", async function () {
-        const { billing, merchantAdmin, operator, merchantId, subscriptionId } = await loadFixture(dueFixture);
+        const { billing, merchantAdmin, operator, merchantId, ref } = await loadFixture(dueFixture);
         await expect(billing.connect(merchantAdmin).setMerchantPaused(merchantId, true))
           .to.emit(billing, "MerchantPauseSet")
           .withArgs(merchantId, true);
-        expect((await billing.getMerchant(merchantId)).paused).to.equal(true);
-        expect(await billing.isDue(subscriptionId)).to.equal(false);
-        await expect(billing.connect(operator).charge(subscriptionId))
+        expect((await billing.getMerchant(merchantId)).billing.paused).to.equal(true);
+        expect(await billing.isDue(ref)).to.equal(false);
+        await expect(billing.connect(operator).charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingMerchantPaused")
           .withArgs(merchantId);
 
         await expect(billing.connect(merchantAdmin).setMerchantPaused(merchantId, false))
           .to.emit(billing, "MerchantPauseSet")
           .withArgs(merchantId, false);
-        expect(await billing.isDue(subscriptionId)).to.equal(true);
-        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+        expect(await billing.isDue(ref)).to.equal(true);
+        await expect(billing.connect(operator).charge(ref)).to.emit(billing, "Charged");
       });
 
       it("blocks new subscriptions with BillingMerchantPaused", async function () {
@@ -263,12 +288,12 @@ describe("RecurringBilling", function () {
       });
 
       it("leaves other merchants' subscriptions chargeable", async function () {
-        const { billing, otherAdmin, operator, subscriptionId, otherSubscriptionId, otherMerchantId } =
+        const { billing, otherAdmin, operator, ref, otherRef, otherMerchantId } =
           await loadFixture(twoMerchantsFixture);
         await billing.connect(otherAdmin).setMerchantPaused(otherMerchantId, true);
-        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
-        expect(await billing.isDue(otherSubscriptionId)).to.equal(false);
-        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+        await time.increaseTo(await nextChargeAt(billing, ref));
+        expect(await billing.isDue(otherRef)).to.equal(false);
+        await expect(billing.connect(operator).charge(ref)).to.emit(billing, "Charged");
       });
 
       it("reverts with BillingNotMerchantAdmin for an operator, which can neither pause nor unpause", async function () {
@@ -295,7 +320,7 @@ describe("RecurringBilling", function () {
         const { billing } = await loadFixture(merchantWithPlanFixture);
         const merchant = await billing.getMerchant(2n);
         expect(merchant.admin).to.equal(ethers.ZeroAddress);
-        expect(merchant.beneficiary).to.equal(ethers.ZeroAddress);
+        expect(merchant.billing.beneficiary).to.equal(ethers.ZeroAddress);
       });
     });
   });
@@ -306,9 +331,9 @@ describe("RecurringBilling", function () {
         const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
         const tokenAddress = await token.getAddress();
         const planId = (await billing.planCount()) + 1n;
-        await expect(billing.connect(merchantAdmin).createPlan(merchantId, tokenAddress, 5n, 3600n, 60n, 12n))
+        await expect(billing.connect(merchantAdmin).createPlan(merchantId, tokenAddress, 5n, 3600n, 60n, 12n, 2n))
           .to.emit(billing, "PlanCreated")
-          .withArgs(planId, merchantId, tokenAddress, 5n, 3600n, 60n, 12n);
+          .withArgs(planId, merchantId, tokenAddress, 5n, 3600n, 60n, 12n, 2n);
         expect(await billing.planCount()).to.equal(planId);
         const plan = await billing.getPlan(planId);
         expect(plan.token).to.equal(tokenAddress);
@@ -317,6 +342,7 @@ describe("RecurringBilling", function () {
         expect(plan.period).to.equal(3600n);
         expect(plan.trialPeriod).to.equal(60n);
         expect(plan.maxCharges).to.equal(12n);
+        expect(plan.maxBacklog).to.equal(2n);
         expect(plan.active).to.equal(true);
       });
 
@@ -324,7 +350,9 @@ describe("RecurringBilling", function () {
         const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
         const maxAmount = 2n ** 96n - 1n;
         await expect(
-          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), maxAmount, 60n, 0n, 0n),
+          billing
+            .connect(merchantAdmin)
+            .createPlan(merchantId, await token.getAddress(), maxAmount, 60n, 0n, 0n, MAX_BACKLOG),
         ).to.emit(billing, "PlanCreated");
         const plan = await billing.getPlan(await billing.planCount());
         expect(plan.amount).to.equal(maxAmount);
@@ -333,7 +361,9 @@ describe("RecurringBilling", function () {
 
       it("reverts with BillingInvalidToken when the token has no code", async function () {
         const { billing, merchantAdmin, outsider, merchantId } = await loadFixture(merchantWithPlanFixture);
-        await expect(billing.connect(merchantAdmin).createPlan(merchantId, outsider.address, AMOUNT, PERIOD, 0n, 0n))
+        await expect(
+          billing.connect(merchantAdmin).createPlan(merchantId, outsider.address, AMOUNT, PERIOD, 0n, 0n, MAX_BACKLOG),
+        )
           .to.be.revertedWithCustomError(billing, "BillingInvalidToken")
           .withArgs(outsider.address);
       });
@@ -341,7 +371,9 @@ describe("RecurringBilling", function () {
       it("reverts with BillingInvalidAmount when the amount is zero", async function () {
         const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
         await expect(
-          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), 0n, PERIOD, 0n, 0n),
+          billing
+            .connect(merchantAdmin)
+            .createPlan(merchantId, await token.getAddress(), 0n, PERIOD, 0n, 0n, MAX_BACKLOG),
         )
           .to.be.revertedWithCustomError(billing, "BillingInvalidAmount")
           .withArgs(0n);
@@ -350,16 +382,29 @@ describe("RecurringBilling", function () {
       it("reverts with BillingInvalidAmount when the amount does not fit in 96 bits", async function () {
         const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
         await expect(
-          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), 2n ** 96n, PERIOD, 0n, 0n),
+          billing
+            .connect(merchantAdmin)
+            .createPlan(merchantId, await token.getAddress(), 2n ** 96n, PERIOD, 0n, 0n, MAX_BACKLOG),
         )
           .to.be.revertedWithCustomError(billing, "BillingInvalidAmount")
           .withArgs(2n ** 96n);
       });
 
+      it("reverts with BillingInvalidBacklog when the backlog is zero", async function () {
+        const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
+        await expect(
+          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n, 0n),
+        )
+          .to.be.revertedWithCustomError(billing, "BillingInvalidBacklog")
+          .withArgs(0n);
+      });
+
       it("reverts with BillingInvalidPeriod when the period is shorter than MIN_PERIOD", async function () {
         const { billing, token, merchantAdmin, merchantId } = await loadFixture(merchantWithPlanFixture);
         await expect(
-          billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, 59n, 0n, 0n),
+          billing
+            .connect(merchantAdmin)
+            .createPlan(merchantId, await token.getAddress(), AMOUNT, 59n, 0n, 0n, MAX_BACKLOG),
         )
           .to.be.revertedWithCustomError(billing, "BillingInvalidPeriod")
           .withArgs(59n);
@@ -367,14 +412,20 @@ describe("RecurringBilling", function () {
 
       it("reverts with BillingNotMerchantAdmin for an operator", async function () {
         const { billing, token, operator, merchantId } = await loadFixture(merchantWithPlanFixture);
-        await expect(billing.connect(operator).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n))
+        await expect(
+          billing
+            .connect(operator)
+            .createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n, MAX_BACKLOG),
+        )
           .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
           .withArgs(merchantId, operator.address);
       });
 
       it("reverts with BillingUnknownMerchant for an unknown merchant", async function () {
         const { billing, token, merchantAdmin } = await loadFixture(merchantWithPlanFixture);
-        await expect(billing.connect(merchantAdmin).createPlan(9n, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n))
+        await expect(
+          billing.connect(merchantAdmin).createPlan(9n, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n, MAX_BACKLOG),
+        )
           .to.be.revertedWithCustomError(billing, "BillingUnknownMerchant")
           .withArgs(9n);
       });
@@ -382,7 +433,7 @@ describe("RecurringBilling", function () {
 
     describe("setPlanActive", function () {
       it("closes a plan to new subscriptions but keeps charging existing ones", async function () {
-        const { billing, merchantAdmin, operator, customers, planId, subscriptionId } = await loadFixture(dueFixture);
+        const { billing, merchantAdmin, operator, customers, planId, ref } = await loadFixture(dueFixture);
         await expect(billing.connect(merchantAdmin).setPlanActive(planId, false))
           .to.emit(billing, "PlanActiveSet")
           .withArgs(planId, false);
@@ -390,7 +441,7 @@ describe("RecurringBilling", function () {
         await expect(billing.connect(customers[1]).subscribe(planId))
           .to.be.revertedWithCustomError(billing, "BillingPlanInactive")
           .withArgs(planId);
-        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+        await expect(billing.connect(operator).charge(ref)).to.emit(billing, "Charged");
       });
 
       it("reopens a closed plan", async function () {
@@ -436,29 +487,75 @@ describe("RecurringBilling", function () {
       return base;
     }
 
+    /** The ref of the first subscription, taken by `customer` to a plan of AMOUNT in the fixture token. */
+    const firstRef = (f: { customer: { address: string }; tokenAddress: string }): SubscriptionRef => ({
+      id: 1n,
+      customer: f.customer.address,
+      amount: AMOUNT,
+      token: f.tokenAddress,
+    });
+
     describe("subscribe", function () {
       it("charges the first period at once and schedules the next one period later", async function () {
-        const { billing, token, customer, beneficiary, merchantId, planId } =
-          await loadFixture(readyToSubscribeFixture);
+        const f = await loadFixture(readyToSubscribeFixture);
+        const { billing, token, customer, beneficiary, merchantId, planId } = f;
         const now = await nextBlockAt();
         const tx = billing.connect(customer).subscribe(planId);
         await expect(tx)
           .to.emit(billing, "Subscribed")
-          .withArgs(1n, merchantId, customer.address, planId, await token.getAddress(), AMOUNT, PERIOD, now, 0n);
+          .withArgs(
+            1n,
+            merchantId,
+            customer.address,
+            planId,
+            await token.getAddress(),
+            AMOUNT,
+            PERIOD,
+            now,
+            0n,
+            MAX_BACKLOG,
+          );
         await expect(tx)
           .to.emit(billing, "Charged")
-          .withArgs(1n, merchantId, customer.address, AMOUNT, 0n, now + PERIOD);
+          .withArgs(1n, merchantId, AMOUNT, now + PERIOD);
         await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
 
-        const sub = await billing.getSubscription(1n);
-        expect(sub.customer).to.equal(customer.address);
+        const ref = firstRef(f);
+        expect(await refFromReceipt(billing, await tx)).to.deep.equal(ref);
+        const sub = await billing.getSubscription(ref);
+        expect(sub.merchantId).to.equal(merchantId);
         expect(sub.planId).to.equal(planId);
+        expect(sub.period).to.equal(PERIOD);
+        expect(sub.maxCharges).to.equal(0n);
+        expect(sub.maxBacklog).to.equal(MAX_BACKLOG);
         expect(sub.nextChargeAt).to.equal(now + PERIOD);
         expect(sub.chargeCount).to.equal(1n);
         expect(sub.status).to.equal(Status.Active);
-        expect(await billing.statusOf(1n)).to.equal(Status.Active);
-        expect(await billing.nextChargeAt(1n)).to.equal(now + PERIOD);
-        expect(await billing.isDue(1n)).to.equal(false);
+        expect(await billing.isDue(ref)).to.equal(false);
+        expect(await billing.subscriptionKey(ref)).to.equal(
+          ethers.keccak256(
+            ethers.AbiCoder.defaultAbiCoder().encode(
+              ["uint256", "address", "uint256", "address"],
+              [ref.id, ref.customer, ref.amount, ref.token],
+            ),
+          ),
+        );
+      });
+
+      it("addresses the subscription only with its exact ref: another customer, amount or token finds none", async function () {
+        const f = await loadFixture(readyToSubscribeFixture);
+        const { billing, customer, outsider, planId } = f;
+        await billing.connect(customer).subscribe(planId);
+        const ref = firstRef(f);
+        expect(await statusOf(billing, ref)).to.equal(Status.Active);
+        for (const wrong of [
+          withTerms(ref, { id: 2n }),
+          withTerms(ref, { customer: outsider.address }),
+          withTerms(ref, { amount: AMOUNT + 1n }),
+          withTerms(ref, { token: outsider.address }),
+        ]) {
+          expect(await statusOf(billing, wrong)).to.equal(Status.None);
+        }
       });
 
       it("assigns sequential ids and returns the new one", async function () {
@@ -471,8 +568,8 @@ describe("RecurringBilling", function () {
       });
 
       it("charges nothing during a trial and schedules period 0 at its end", async function () {
-        const { billing, token, customer, beneficiary, merchantId, trialPlanId } =
-          await loadFixture(readyToSubscribeFixture);
+        const f = await loadFixture(readyToSubscribeFixture);
+        const { billing, token, customer, beneficiary, merchantId, trialPlanId } = f;
         const now = await nextBlockAt();
         const tx = billing.connect(customer).subscribe(trialPlanId);
         await expect(tx)
@@ -487,24 +584,28 @@ describe("RecurringBilling", function () {
             PERIOD,
             now + TRIAL,
             0n,
+            MAX_BACKLOG,
           );
         await expect(tx).not.to.emit(billing, "Charged");
         await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [0n, 0n]);
-        const sub = await billing.getSubscription(1n);
+        const sub = await billing.getSubscription(firstRef(f));
         expect(sub.nextChargeAt).to.equal(now + TRIAL);
         expect(sub.chargeCount).to.equal(0n);
         expect(sub.status).to.equal(Status.Active);
       });
 
       it("completes at once a plan of a single charge without trial", async function () {
-        const { billing, token, merchantAdmin, customer, merchantId } = await loadFixture(readyToSubscribeFixture);
-        await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 1n);
+        const f = await loadFixture(readyToSubscribeFixture);
+        const { billing, token, merchantAdmin, customer, merchantId } = f;
+        await billing
+          .connect(merchantAdmin)
+          .createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 1n, MAX_BACKLOG);
         const planId = await billing.planCount();
         const tx = billing.connect(customer).subscribe(planId);
         await expect(tx).to.emit(billing, "Charged");
         await expect(tx).to.emit(billing, "SubscriptionCompleted").withArgs(1n, merchantId, customer.address);
-        expect(await billing.statusOf(1n)).to.equal(Status.Completed);
-        expect(await billing.isDue(1n)).to.equal(false);
+        expect(await statusOf(billing, firstRef(f))).to.equal(Status.Completed);
+        expect(await billing.isDue(firstRef(f))).to.equal(false);
       });
 
       it("reverts with the token's error and creates nothing when the allowance is short", async function () {
@@ -527,12 +628,12 @@ describe("RecurringBilling", function () {
           .withArgs(4n);
       });
 
-      it("reverts with EnforcedPause while globally paused", async function () {
+      it("reverts with BillingPaused while globally paused", async function () {
         const { billing, safe, customer, planId } = await loadFixture(readyToSubscribeFixture);
         await billing.connect(safe).pause();
         await expect(billing.connect(customer).subscribe(planId)).to.be.revertedWithCustomError(
           billing,
-          "EnforcedPause",
+          "BillingPaused",
         );
       });
     });
@@ -550,27 +651,27 @@ describe("RecurringBilling", function () {
       }
 
       it("approves and subscribes in one transaction", async function () {
-        const { billing, token, customer, beneficiary, merchantId, planId, value, deadline, signature } =
-          await loadFixture(permitFixture);
+        const f = await loadFixture(permitFixture);
+        const { billing, token, customer, beneficiary, merchantId, planId, value, deadline, signature } = f;
         const { v, r, s } = signature;
         const tx = billing.connect(customer).subscribeWithPermit(planId, value, deadline, v, r, s);
         await expect(tx).to.emit(billing, "Subscribed");
-        await expect(tx).to.emit(billing, "Charged").withArgs(1n, merchantId, customer.address, AMOUNT, 0n, anyUint);
+        await expect(tx).to.emit(billing, "Charged").withArgs(1n, merchantId, AMOUNT, anyUint);
         await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
         expect(await token.allowance(customer.address, await billing.getAddress())).to.equal(value - AMOUNT);
         expect(await token.nonces(customer.address)).to.equal(1n);
-        expect(await billing.statusOf(1n)).to.equal(Status.Active);
+        expect(await statusOf(billing, firstRef(f))).to.equal(Status.Active);
       });
 
       it("tolerates a front-run permit when the allowance it set is in place", async function () {
-        const { billing, token, customer, outsider, planId, value, deadline, signature } =
-          await loadFixture(permitFixture);
+        const f = await loadFixture(permitFixture);
+        const { billing, token, customer, outsider, planId, value, deadline, signature } = f;
         const { v, r, s } = signature;
         await token.connect(outsider).permit(customer.address, await billing.getAddress(), value, deadline, v, r, s);
         await expect(billing.connect(customer).subscribeWithPermit(planId, value, deadline, v, r, s))
           .to.emit(billing, "Subscribed")
-          .withArgs(1n, anyUint, customer.address, planId, anyValue, AMOUNT, PERIOD, anyUint, 0n);
-        expect(await billing.statusOf(1n)).to.equal(Status.Active);
+          .withArgs(1n, anyUint, customer.address, planId, anyValue, AMOUNT, PERIOD, anyUint, 0n, MAX_BACKLOG);
+        expect(await statusOf(billing, firstRef(f))).to.equal(Status.Active);
       });
 
       it("reverts with BillingPermitFailed when the permit fails and the allowance is short", async function () {
@@ -608,225 +709,239 @@ describe("RecurringBilling", function () {
           .withArgs(planId);
       });
 
-      it("reverts with EnforcedPause while globally paused", async function () {
+      it("reverts with BillingPaused while globally paused", async function () {
         const { billing, safe, customer, planId, value, deadline, signature } = await loadFixture(permitFixture);
         await billing.connect(safe).pause();
         const { v, r, s } = signature;
         await expect(
           billing.connect(customer).subscribeWithPermit(planId, value, deadline, v, r, s),
-        ).to.be.revertedWithCustomError(billing, "EnforcedPause");
+        ).to.be.revertedWithCustomError(billing, "BillingPaused");
       });
     });
 
     describe("cancel", function () {
       it("lets the customer cancel, emitting SubscriptionCancelled", async function () {
-        const { billing, customer, merchantId, subscriptionId } = await loadFixture(subscribedFixture);
-        await expect(billing.connect(customer).cancel(subscriptionId))
+        const { billing, customer, merchantId, ref } = await loadFixture(subscribedFixture);
+        await expect(billing.connect(customer).cancel(ref))
           .to.emit(billing, "SubscriptionCancelled")
-          .withArgs(subscriptionId, merchantId, customer.address, customer.address);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Cancelled);
+          .withArgs(ref.id, merchantId, customer.address, customer.address);
+        expect(await statusOf(billing, ref)).to.equal(Status.Cancelled);
       });
 
       it("lets the merchant admin cancel", async function () {
-        const { billing, merchantAdmin, customer, merchantId, subscriptionId } = await loadFixture(subscribedFixture);
-        await expect(billing.connect(merchantAdmin).cancel(subscriptionId))
+        const { billing, merchantAdmin, customer, merchantId, ref } = await loadFixture(subscribedFixture);
+        await expect(billing.connect(merchantAdmin).cancel(ref))
           .to.emit(billing, "SubscriptionCancelled")
-          .withArgs(subscriptionId, merchantId, customer.address, merchantAdmin.address);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Cancelled);
+          .withArgs(ref.id, merchantId, customer.address, merchantAdmin.address);
+        expect(await statusOf(billing, ref)).to.equal(Status.Cancelled);
       });
 
       it("stops every later charge", async function () {
-        const { billing, customer, operator, subscriptionId } = await loadFixture(dueFixture);
-        await billing.connect(customer).cancel(subscriptionId);
-        expect(await billing.isDue(subscriptionId)).to.equal(false);
-        await expect(billing.connect(operator).charge(subscriptionId))
+        const { billing, customer, operator, ref } = await loadFixture(dueFixture);
+        await billing.connect(customer).cancel(ref);
+        expect(await billing.isDue(ref)).to.equal(false);
+        await expect(billing.connect(operator).charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
-          .withArgs(subscriptionId, Status.Cancelled);
+          .withArgs(ref.id, Status.Cancelled);
       });
 
       it("cancels a past-due subscription", async function () {
-        const { billing, customer, subscriptionId } = await loadFixture(pastDueFixture);
-        await expect(billing.connect(customer).cancel(subscriptionId)).to.emit(billing, "SubscriptionCancelled");
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Cancelled);
+        const { billing, customer, ref } = await loadFixture(pastDueFixture);
+        await expect(billing.connect(customer).cancel(ref)).to.emit(billing, "SubscriptionCancelled");
+        expect(await statusOf(billing, ref)).to.equal(Status.Cancelled);
       });
 
       it("works while globally paused", async function () {
-        const { billing, safe, customer, subscriptionId } = await loadFixture(subscribedFixture);
+        const { billing, safe, customer, ref } = await loadFixture(subscribedFixture);
         await billing.connect(safe).pause();
-        await expect(billing.connect(customer).cancel(subscriptionId)).to.emit(billing, "SubscriptionCancelled");
+        await expect(billing.connect(customer).cancel(ref)).to.emit(billing, "SubscriptionCancelled");
       });
 
       it("reverts with BillingUnauthorizedCanceller for an operator", async function () {
-        const { billing, operator, subscriptionId } = await loadFixture(subscribedFixture);
-        await expect(billing.connect(operator).cancel(subscriptionId))
+        const { billing, operator, ref } = await loadFixture(subscribedFixture);
+        await expect(billing.connect(operator).cancel(ref))
           .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCanceller")
-          .withArgs(subscriptionId, operator.address);
+          .withArgs(ref.id, operator.address);
       });
 
       it("reverts with BillingUnauthorizedCanceller for another customer or another merchant's admin", async function () {
-        const { billing, customers, otherAdmin, subscriptionId } = await loadFixture(twoMerchantsFixture);
-        await expect(billing.connect(customers[1]).cancel(subscriptionId))
+        const { billing, customers, otherAdmin, ref } = await loadFixture(twoMerchantsFixture);
+        await expect(billing.connect(customers[1]).cancel(ref))
           .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCanceller")
-          .withArgs(subscriptionId, customers[1].address);
-        await expect(billing.connect(otherAdmin).cancel(subscriptionId))
+          .withArgs(ref.id, customers[1].address);
+        await expect(billing.connect(otherAdmin).cancel(ref))
           .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCanceller")
-          .withArgs(subscriptionId, otherAdmin.address);
+          .withArgs(ref.id, otherAdmin.address);
+        // Naming itself as the customer only makes the ref address nothing.
+        await expect(billing.connect(customers[1]).cancel(withTerms(ref, { customer: customers[1].address })))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownSubscription")
+          .withArgs(ref.id);
+        expect(await statusOf(billing, ref)).to.equal(Status.Active);
       });
 
       it("reverts with BillingSubscriptionNotActive when already cancelled", async function () {
-        const { billing, customer, subscriptionId } = await loadFixture(subscribedFixture);
-        await billing.connect(customer).cancel(subscriptionId);
-        await expect(billing.connect(customer).cancel(subscriptionId))
+        const { billing, customer, ref } = await loadFixture(subscribedFixture);
+        await billing.connect(customer).cancel(ref);
+        await expect(billing.connect(customer).cancel(ref))
           .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
-          .withArgs(subscriptionId, Status.Cancelled);
+          .withArgs(ref.id, Status.Cancelled);
       });
 
-      it("reverts with BillingUnknownSubscription for an unknown id", async function () {
-        const { billing, customer } = await loadFixture(subscribedFixture);
-        await expect(billing.connect(customer).cancel(99n))
-          .to.be.revertedWithCustomError(billing, "BillingUnknownSubscription")
-          .withArgs(99n);
+      it("reverts with BillingUnknownSubscription for an unknown id or a ref with other terms", async function () {
+        const { billing, customer, ref } = await loadFixture(subscribedFixture);
+        for (const wrong of [withTerms(ref, { id: 99n }), withTerms(ref, { amount: AMOUNT * 2n })]) {
+          await expect(billing.connect(customer).cancel(wrong))
+            .to.be.revertedWithCustomError(billing, "BillingUnknownSubscription")
+            .withArgs(wrong.id);
+        }
+        expect(await statusOf(billing, ref)).to.equal(Status.Active);
       });
     });
 
     describe("views", function () {
       it("report nothing for an unknown subscription", async function () {
-        const { billing } = await loadFixture(subscribedFixture);
-        const sub = await billing.getSubscription(99n);
-        expect(sub.customer).to.equal(ethers.ZeroAddress);
+        const { billing, ref } = await loadFixture(subscribedFixture);
+        const unknown = withTerms(ref, { id: 99n });
+        const sub = await billing.getSubscription(unknown);
+        expect(sub.merchantId).to.equal(0n);
         expect(sub.status).to.equal(Status.None);
-        expect(await billing.statusOf(99n)).to.equal(Status.None);
-        expect(await billing.nextChargeAt(99n)).to.equal(0n);
-        expect(await billing.pastDueSince(99n)).to.equal(0n);
-        expect(await billing.isDue(99n)).to.equal(false);
+        expect(sub.nextChargeAt).to.equal(0n);
+        expect(sub.pastDueClock).to.equal(0n);
+        expect(await billing.isDue(unknown)).to.equal(false);
+        expect(await billing.graceRemaining(unknown)).to.equal(0n);
       });
 
       it("isDue turns true exactly at nextChargeAt", async function () {
-        const { billing, subscriptionId } = await loadFixture(subscribedFixture);
-        const next = await billing.nextChargeAt(subscriptionId);
+        const { billing, ref } = await loadFixture(subscribedFixture);
+        const next = await nextChargeAt(billing, ref);
         await time.increaseTo(next - 1n);
-        expect(await billing.isDue(subscriptionId)).to.equal(false);
+        expect(await billing.isDue(ref)).to.equal(false);
         await time.increaseTo(next);
-        expect(await billing.isDue(subscriptionId)).to.equal(true);
+        expect(await billing.isDue(ref)).to.equal(true);
       });
     });
   });
 
   describe("charge", function () {
     it("pays one period to the beneficiary and moves the schedule one period on", async function () {
-      const { billing, token, operator, customer, beneficiary, merchantId, subscriptionId } =
-        await loadFixture(dueFixture);
-      const due = await billing.nextChargeAt(subscriptionId);
-      expect(await billing.connect(operator).charge.staticCall(subscriptionId)).to.equal(true);
-      const tx = billing.connect(operator).charge(subscriptionId);
+      const { billing, token, operator, customer, beneficiary, merchantId, ref } = await loadFixture(dueFixture);
+      const due = await nextChargeAt(billing, ref);
+      expect(await billing.connect(operator).charge.staticCall(ref)).to.equal(true);
+      const tx = billing.connect(operator).charge(ref);
       await expect(tx)
         .to.emit(billing, "Charged")
-        .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, due + PERIOD);
+        .withArgs(ref.id, merchantId, AMOUNT, due + PERIOD);
       await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary, operator], [-AMOUNT, AMOUNT, 0n]);
-      const sub = await billing.getSubscription(subscriptionId);
+      const sub = await billing.getSubscription(ref);
       expect(sub.nextChargeAt).to.equal(due + PERIOD);
       expect(sub.chargeCount).to.equal(2n);
       expect(sub.status).to.equal(Status.Active);
     });
 
     it("lets the merchant admin charge its own subscriptions", async function () {
-      const { billing, merchantAdmin, subscriptionId } = await loadFixture(dueFixture);
-      await expect(billing.connect(merchantAdmin).charge(subscriptionId)).to.emit(billing, "Charged");
+      const { billing, merchantAdmin, ref } = await loadFixture(dueFixture);
+      await expect(billing.connect(merchantAdmin).charge(ref)).to.emit(billing, "Charged");
     });
 
     it("reverts with BillingNotDue one second before the due time and charges at it", async function () {
-      const { billing, operator, subscriptionId } = await loadFixture(subscribedFixture);
-      const due = await billing.nextChargeAt(subscriptionId);
+      const { billing, operator, ref } = await loadFixture(subscribedFixture);
+      const due = await nextChargeAt(billing, ref);
       await time.setNextBlockTimestamp(due - 1n);
-      await expect(billing.connect(operator).charge(subscriptionId))
+      await expect(billing.connect(operator).charge(ref))
         .to.be.revertedWithCustomError(billing, "BillingNotDue")
-        .withArgs(subscriptionId, due);
+        .withArgs(ref.id, due);
       await time.setNextBlockTimestamp(due);
-      await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+      await expect(billing.connect(operator).charge(ref)).to.emit(billing, "Charged");
     });
 
     it("reverts with BillingNotDue on a second charge in the same period", async function () {
-      const { billing, operator, subscriptionId } = await loadFixture(dueFixture);
-      await billing.connect(operator).charge(subscriptionId);
-      await expect(billing.connect(operator).charge(subscriptionId))
+      const { billing, operator, ref } = await loadFixture(dueFixture);
+      await billing.connect(operator).charge(ref);
+      await expect(billing.connect(operator).charge(ref))
         .to.be.revertedWithCustomError(billing, "BillingNotDue")
-        .withArgs(subscriptionId, await billing.nextChargeAt(subscriptionId));
+        .withArgs(ref.id, await nextChargeAt(billing, ref));
     });
 
-    it("reverts with BillingUnauthorizedCharger for an account that is neither operator nor merchant admin", async function () {
-      const { billing, outsider, customer, subscriptionId } = await loadFixture(dueFixture);
-      await expect(billing.connect(outsider).charge(subscriptionId))
-        .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
-        .withArgs(subscriptionId, outsider.address);
-      await expect(billing.connect(customer).charge(subscriptionId))
-        .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
-        .withArgs(subscriptionId, customer.address);
+    it("lets the customer pay its own due period", async function () {
+      const { billing, token, customer, beneficiary, ref } = await loadFixture(dueFixture);
+      const tx = billing.connect(customer).charge(ref);
+      await expect(tx).to.emit(billing, "Charged");
+      await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
+    });
+
+    it("reverts with BillingUnauthorizedCharger for an account that is neither operator, merchant admin nor the customer", async function () {
+      const { billing, outsider, customers, ref } = await loadFixture(dueFixture);
+      for (const caller of [outsider, customers[1]]) {
+        await expect(billing.connect(caller).charge(ref))
+          .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
+          .withArgs(ref.id, caller.address);
+      }
     });
 
     it("reverts with BillingUnauthorizedCharger for another merchant's admin", async function () {
-      const { billing, otherAdmin, subscriptionId } = await loadFixture(twoMerchantsFixture);
-      await time.increaseTo(await billing.nextChargeAt(subscriptionId));
-      await expect(billing.connect(otherAdmin).charge(subscriptionId))
+      const { billing, otherAdmin, ref } = await loadFixture(twoMerchantsFixture);
+      await time.increaseTo(await nextChargeAt(billing, ref));
+      await expect(billing.connect(otherAdmin).charge(ref))
         .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
-        .withArgs(subscriptionId, otherAdmin.address);
+        .withArgs(ref.id, otherAdmin.address);
     });
 
     it("reverts with BillingUnauthorizedCharger once the operator is revoked", async function () {
-      const { billing, registry, guardian, operator, subscriptionId } = await loadFixture(dueFixture);
+      const { billing, registry, guardian, operator, ref } = await loadFixture(dueFixture);
       await registry.connect(guardian).revokeOperators([operator.address]);
-      await expect(billing.connect(operator).charge(subscriptionId))
+      await expect(billing.connect(operator).charge(ref))
         .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
-        .withArgs(subscriptionId, operator.address);
+        .withArgs(ref.id, operator.address);
     });
 
-    it("reverts with BillingUnknownSubscription for an unknown id", async function () {
-      const { billing, operator } = await loadFixture(dueFixture);
-      await expect(billing.connect(operator).charge(0n))
-        .to.be.revertedWithCustomError(billing, "BillingUnknownSubscription")
-        .withArgs(0n);
+    it("reverts with BillingUnknownSubscription for an unknown id or a ref with another customer, amount or token", async function () {
+      const { billing, token, operator, customers, outsider, ref } = await loadFixture(dueFixture);
+      const other = customers[1].address;
+      for (const wrong of [
+        withTerms(ref, { id: 0n }),
+        withTerms(ref, { customer: other }),
+        withTerms(ref, { amount: AMOUNT * 2n }),
+        withTerms(ref, { token: outsider.address }),
+      ]) {
+        await expect(billing.connect(operator).charge(wrong))
+          .to.be.revertedWithCustomError(billing, "BillingUnknownSubscription")
+          .withArgs(wrong.id);
+      }
+      expect(await token.balanceOf(other)).to.equal(CUSTOMER_FUNDS - AMOUNT);
     });
 
-    it("reverts with EnforcedPause while globally paused", async function () {
-      const { billing, safe, operator, subscriptionId } = await loadFixture(dueFixture);
+    it("reverts with BillingPaused while globally paused", async function () {
+      const { billing, safe, operator, ref } = await loadFixture(dueFixture);
       await billing.connect(safe).pause();
-      await expect(billing.connect(operator).charge(subscriptionId)).to.be.revertedWithCustomError(
-        billing,
-        "EnforcedPause",
-      );
+      await expect(billing.connect(operator).charge(ref)).to.be.revertedWithCustomError(billing, "BillingPaused");
     });
 
     describe("anchored schedule", function () {
       it("catches up a late subscription one period per charge, never more than amount x periods elapsed", async function () {
-        const { billing, token, operator, customer, merchantId, subscriptionId } = await loadFixture(subscribedFixture);
-        const start = (await billing.nextChargeAt(subscriptionId)) - PERIOD;
+        const { billing, token, operator, customer, merchantId, ref } = await loadFixture(subscribedFixture);
+        const start = (await nextChargeAt(billing, ref)) - PERIOD;
         const before = await token.balanceOf(customer.address);
         // Three more periods have started (indices 1, 2, 3), and we are half-way through the last one.
         await time.increaseTo(start + 3n * PERIOD + PERIOD / 2n);
         for (const periodIndex of [1n, 2n, 3n]) {
-          await expect(billing.connect(operator).charge(subscriptionId))
+          await expect(billing.connect(operator).charge(ref))
             .to.emit(billing, "Charged")
-            .withArgs(
-              subscriptionId,
-              merchantId,
-              customer.address,
-              AMOUNT,
-              periodIndex,
-              start + (periodIndex + 1n) * PERIOD,
-            );
+            .withArgs(ref.id, merchantId, AMOUNT, start + (periodIndex + 1n) * PERIOD);
+          expect((await billing.getSubscription(ref)).chargeCount).to.equal(periodIndex + 1n);
         }
-        await expect(billing.connect(operator).charge(subscriptionId))
+        await expect(billing.connect(operator).charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingNotDue")
-          .withArgs(subscriptionId, start + 4n * PERIOD);
+          .withArgs(ref.id, start + 4n * PERIOD);
         expect(before - (await token.balanceOf(customer.address))).to.equal(3n * AMOUNT);
-        expect((await billing.getSubscription(subscriptionId)).chargeCount).to.equal(4n);
+        expect((await billing.getSubscription(ref)).chargeCount).to.equal(4n);
       });
 
       it("keeps the due times anchored to the start however late each charge is", async function () {
-        const { billing, operator, subscriptionId } = await loadFixture(subscribedFixture);
-        const start = (await billing.nextChargeAt(subscriptionId)) - PERIOD;
+        const { billing, operator, ref } = await loadFixture(subscribedFixture);
+        const start = (await nextChargeAt(billing, ref)) - PERIOD;
         await time.increaseTo(start + PERIOD + 10n * DAY);
-        await billing.connect(operator).charge(subscriptionId);
-        expect(await billing.nextChargeAt(subscriptionId)).to.equal(start + 2n * PERIOD);
+        await billing.connect(operator).charge(ref);
+        expect(await nextChargeAt(billing, ref)).to.equal(start + 2n * PERIOD);
       });
     });
 
@@ -835,19 +950,19 @@ describe("RecurringBilling", function () {
         const { billing, token, safe, operator, customer, beneficiary, merchantId, trialPlanId } =
           await loadFixture(merchantWithPlanFixture);
         await fundAndApprove(token, safe, customer, await billing.getAddress());
-        await billing.connect(customer).subscribe(trialPlanId);
-        const subscriptionId = await billing.subscriptionCount();
-        const trialEnd = await billing.nextChargeAt(subscriptionId);
-        await expect(billing.connect(operator).charge(subscriptionId))
+        const ref = await subscribe(billing, customer, trialPlanId);
+        const trialEnd = await nextChargeAt(billing, ref);
+        await expect(billing.connect(operator).charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingNotDue")
-          .withArgs(subscriptionId, trialEnd);
+          .withArgs(ref.id, trialEnd);
 
         await time.setNextBlockTimestamp(trialEnd);
-        const tx = billing.connect(operator).charge(subscriptionId);
+        const tx = billing.connect(operator).charge(ref);
         await expect(tx)
           .to.emit(billing, "Charged")
-          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 0n, trialEnd + PERIOD);
+          .withArgs(ref.id, merchantId, AMOUNT, trialEnd + PERIOD);
         await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
+        expect((await billing.getSubscription(ref)).chargeCount).to.equal(1n);
       });
     });
 
@@ -856,31 +971,27 @@ describe("RecurringBilling", function () {
         const { billing, token, safe, operator, customer, merchantId, cappedPlanId } =
           await loadFixture(merchantWithPlanFixture);
         await fundAndApprove(token, safe, customer, await billing.getAddress());
-        await billing.connect(customer).subscribe(cappedPlanId);
-        const subscriptionId = await billing.subscriptionCount();
-        const start = (await billing.nextChargeAt(subscriptionId)) - PERIOD;
+        const ref = await subscribe(billing, customer, cappedPlanId);
+        const start = (await nextChargeAt(billing, ref)) - PERIOD;
+        // Periods 1..10 have started; beyond the backlog of 3, periods 1..7 are forgiven at the first charge.
         await time.increaseTo(start + 10n * PERIOD);
 
-        await expect(billing.connect(operator).charge(subscriptionId)).not.to.emit(billing, "SubscriptionCompleted");
-        const last = billing.connect(operator).charge(subscriptionId);
+        const first = billing.connect(operator).charge(ref);
+        await expect(first)
+          .to.emit(billing, "Charged")
+          .withArgs(ref.id, merchantId, AMOUNT, start + 9n * PERIOD);
+        await expect(first).not.to.emit(billing, "SubscriptionCompleted");
+        const last = billing.connect(operator).charge(ref);
         await expect(last)
           .to.emit(billing, "Charged")
-          .withArgs(
-            subscriptionId,
-            merchantId,
-            customer.address,
-            AMOUNT,
-            MAX_CHARGES - 1n,
-            start + MAX_CHARGES * PERIOD,
-          );
-        await expect(last)
-          .to.emit(billing, "SubscriptionCompleted")
-          .withArgs(subscriptionId, merchantId, customer.address);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Completed);
-        expect(await billing.isDue(subscriptionId)).to.equal(false);
-        await expect(billing.connect(operator).charge(subscriptionId))
+          .withArgs(ref.id, merchantId, AMOUNT, start + 10n * PERIOD);
+        expect((await billing.getSubscription(ref)).chargeCount).to.equal(MAX_CHARGES);
+        await expect(last).to.emit(billing, "SubscriptionCompleted").withArgs(ref.id, merchantId, customer.address);
+        expect(await statusOf(billing, ref)).to.equal(Status.Completed);
+        expect(await billing.isDue(ref)).to.equal(false);
+        await expect(billing.connect(operator).charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
-          .withArgs(subscriptionId, Status.Completed);
+          .withArgs(ref.id, Status.Completed);
         expect(CUSTOMER_FUNDS - (await token.balanceOf(customer.address))).to.equal(MAX_CHARGES * AMOUNT);
       });
 
@@ -890,52 +1001,47 @@ describe("RecurringBilling", function () {
         await fundAndApprove(token, safe, customer, await billing.getAddress());
         await billing
           .connect(merchantAdmin)
-          .createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, TRIAL, 1n);
-        await billing.connect(customer).subscribe(await billing.planCount());
-        const subscriptionId = await billing.subscriptionCount();
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Active);
-        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
-        const tx = billing.connect(operator).charge(subscriptionId);
-        await expect(tx)
-          .to.emit(billing, "Charged")
-          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 0n, anyUint);
-        await expect(tx)
-          .to.emit(billing, "SubscriptionCompleted")
-          .withArgs(subscriptionId, merchantId, customer.address);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Completed);
+          .createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, TRIAL, 1n, MAX_BACKLOG);
+        const ref = await subscribe(billing, customer, await billing.planCount());
+        expect(await statusOf(billing, ref)).to.equal(Status.Active);
+        await time.increaseTo(await nextChargeAt(billing, ref));
+        const tx = billing.connect(operator).charge(ref);
+        await expect(tx).to.emit(billing, "Charged").withArgs(ref.id, merchantId, AMOUNT, anyUint);
+        await expect(tx).to.emit(billing, "SubscriptionCompleted").withArgs(ref.id, merchantId, customer.address);
+        expect(await statusOf(billing, ref)).to.equal(Status.Completed);
       });
 
-      it("completes instead of reverting when the next period would pass the uint32 clock", async function () {
-        const { billing, token, safe, merchantAdmin, operator, customers, merchantId, subscriptionIds } =
-          await loadFixture(subscribedFixture);
-        // A 2^31-second period: the second period starts beyond 2^32 seconds (year 2106), past the stored clock.
+      it("completes instead of reverting when the next period would pass the uint40 clock", async function () {
+        const { billing, token, safe, merchantAdmin, operator, customers, merchantId } =
+          await loadFixture(merchantWithPlanFixture);
+        // A 2^31-second period started 1.5 periods before the end of the 40-bit clock: period 1 is due before its
+        // end, period 2 would start after it.
         const period = 2n ** 31n;
-        await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, period, 0n, 0n);
-        const longIds: bigint[] = [];
-        for (const customer of customers.slice(0, 2)) {
-          await token.connect(safe).mint(customer.address, AMOUNT);
-          await billing.connect(customer).subscribe(await billing.planCount());
-          longIds.push(await billing.subscriptionCount());
+        await billing
+          .connect(merchantAdmin)
+          .createPlan(merchantId, await token.getAddress(), AMOUNT, period, 0n, 0n, MAX_BACKLOG);
+        await time.increaseTo(2n ** 40n - (3n * period) / 2n);
+        const longRefs: SubscriptionRef[] = [];
+        for (const customer of customers) {
+          await fundAndApprove(token, safe, customer, await billing.getAddress());
+          longRefs.push(await subscribe(billing, customer, await billing.planCount()));
         }
-        const dueAt = await billing.nextChargeAt(longIds[1]);
+        const dueAt = await nextChargeAt(billing, longRefs[2]);
         await time.increaseTo(dueAt);
 
         // Alone, with charge...
-        await expect(billing.connect(operator).charge(longIds[0]))
+        await expect(billing.connect(operator).charge(longRefs[0]))
           .to.emit(billing, "SubscriptionCompleted")
-          .withArgs(longIds[0], merchantId, customers[0].address);
-        // ... and in a batch, which the other item still gets through.
-        const tx = billing.connect(operator).chargeMany([longIds[1], subscriptionIds[2]]);
-        await expect(tx)
-          .to.emit(billing, "Charged")
-          .withArgs(longIds[1], merchantId, customers[1].address, AMOUNT, 1n, dueAt + period);
-        await expect(tx)
-          .to.emit(billing, "SubscriptionCompleted")
-          .withArgs(longIds[1], merchantId, customers[1].address);
-        await expect(tx)
-          .to.emit(billing, "Charged")
-          .withArgs(subscriptionIds[2], merchantId, customers[2].address, AMOUNT, anyUint, anyUint);
-        for (const id of longIds) {
+          .withArgs(longRefs[0].id, merchantId, customers[0].address);
+        // ... and in a batch, where the other item is charged too.
+        const tx = billing.connect(operator).chargeMany([longRefs[1], longRefs[2]]);
+        for (const [i, ref] of longRefs.slice(1).entries()) {
+          await expect(tx)
+            .to.emit(billing, "SubscriptionCompleted")
+            .withArgs(ref.id, merchantId, customers[i + 1].address);
+        }
+        await expect(tx).to.emit(billing, "Charged").withArgs(longRefs[1].id, merchantId, AMOUNT, anyUint);
+        for (const id of longRefs) {
           const sub = await billing.getSubscription(id);
           expect([sub.status, sub.chargeCount]).to.deep.equal([Status.Completed, 2n]);
           expect(sub.nextChargeAt).to.be.lessThanOrEqual(dueAt);
@@ -943,7 +1049,7 @@ describe("RecurringBilling", function () {
       });
 
       it("charges the terms copied at subscribe time even if the plan's stored terms change", async function () {
-        const { billing, token, operator, customer, beneficiary, merchantId, planId, subscriptionId } =
+        const { billing, token, operator, customer, beneficiary, merchantId, planId, ref } =
           await loadFixture(dueFixture);
         // Plans have no setter for their terms; a future version might. Rewrite the plan in storage to prove the
         // subscription does not read it: amount (uint96 above the token address) tripled, period halved.
@@ -962,129 +1068,139 @@ describe("RecurringBilling", function () {
         expect((await billing.getPlan(planId)).amount).to.equal(AMOUNT * 3n);
         expect((await billing.getPlan(planId)).period).to.equal(plan.period / 2n);
 
-        const before = await billing.getSubscription(subscriptionId);
-        const tx = billing.connect(operator).charge(subscriptionId);
+        const before = await billing.getSubscription(ref);
+        const tx = billing.connect(operator).charge(ref);
         await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
         await expect(tx)
           .to.emit(billing, "Charged")
-          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, before.nextChargeAt + PERIOD);
-        const after = await billing.getSubscription(subscriptionId);
-        expect([after.amount, after.period, after.token]).to.deep.equal([AMOUNT, PERIOD, await token.getAddress()]);
+          .withArgs(ref.id, merchantId, AMOUNT, before.nextChargeAt + PERIOD);
+        const after = await billing.getSubscription(ref);
+        expect([after.period, after.chargeCount]).to.deep.equal([PERIOD, 2n]);
+        // The plan's new amount is not the subscription's: a ref carrying it addresses nothing.
+        expect(await statusOf(billing, withTerms(ref, { amount: AMOUNT * 3n }))).to.equal(Status.None);
       });
     });
 
     describe("failed charges", function () {
       it("marks the subscription past due when the balance is short, without moving the schedule", async function () {
-        const { billing, token, operator, customer, beneficiary, merchantId, subscriptionId } =
-          await loadFixture(brokeFixture);
-        const before = await billing.getSubscription(subscriptionId);
-        expect(await billing.connect(operator).charge.staticCall(subscriptionId)).to.equal(false);
+        const { billing, token, operator, customer, beneficiary, merchantId, ref } = await loadFixture(brokeFixture);
+        const before = await billing.getSubscription(ref);
+        expect(await billing.connect(operator).charge.staticCall(ref)).to.equal(false);
         const now = await nextBlockAt();
-        const tx = billing.connect(operator).charge(subscriptionId);
+        const tx = billing.connect(operator).charge(ref);
         await expect(tx)
           .to.emit(billing, "ChargeFailed")
-          .withArgs(subscriptionId, merchantId, customer.address, 1n, now);
+          .withArgs(ref.id, merchantId, customer.address, before.nextChargeAt);
         await expect(tx).not.to.emit(billing, "Charged");
         await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [0n, 0n]);
-        const after = await billing.getSubscription(subscriptionId);
+        const after = await billing.getSubscription(ref);
         expect(after.status).to.equal(Status.PastDue);
         expect(after.nextChargeAt).to.equal(before.nextChargeAt);
         expect(after.chargeCount).to.equal(before.chargeCount);
-        expect(await billing.pastDueSince(subscriptionId)).to.equal(now);
-        expect(await billing.isDue(subscriptionId)).to.equal(true);
+        expect(after.pastDueClock).to.equal(now);
+        expect(await billing.billingClock(merchantId)).to.equal(now);
+        expect(await billing.graceRemaining(ref)).to.equal(GRACE_PERIOD);
+        expect(await billing.isDue(ref)).to.equal(true);
       });
 
       it("marks the subscription past due when the allowance is short", async function () {
-        const { billing, token, operator, customer, merchantId, subscriptionId } = await loadFixture(dueFixture);
+        const { billing, token, operator, customer, merchantId, ref } = await loadFixture(dueFixture);
         await token.connect(customer).approve(await billing.getAddress(), AMOUNT - 1n);
+        const due = await nextChargeAt(billing, ref);
         const now = await nextBlockAt();
-        await expect(billing.connect(operator).charge(subscriptionId))
+        await expect(billing.connect(operator).charge(ref))
           .to.emit(billing, "ChargeFailed")
-          .withArgs(subscriptionId, merchantId, customer.address, 1n, now);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
+          .withArgs(ref.id, merchantId, customer.address, due);
+        expect(await statusOf(billing, ref)).to.equal(Status.PastDue);
+        expect((await billing.getSubscription(ref)).pastDueClock).to.equal(now);
       });
 
-      it("keeps the first pastDueSince on later failures", async function () {
-        const { billing, operator, customer, merchantId, subscriptionId, pastDueSince } =
-          await loadFixture(pastDueFixture);
+      it("keeps the first past-due clock on later failures", async function () {
+        const { billing, operator, customer, merchantId, ref, pastDueSince } = await loadFixture(pastDueFixture);
+        const due = await nextChargeAt(billing, ref);
         await time.increase(DAY);
-        await expect(billing.connect(operator).charge(subscriptionId))
+        await expect(billing.connect(operator).charge(ref))
           .to.emit(billing, "ChargeFailed")
-          .withArgs(subscriptionId, merchantId, customer.address, 1n, pastDueSince);
-        expect(await billing.pastDueSince(subscriptionId)).to.equal(pastDueSince);
+          .withArgs(ref.id, merchantId, customer.address, due);
+        expect((await billing.getSubscription(ref)).pastDueClock).to.equal(pastDueSince);
+        const elapsed = BigInt(await time.latest()) - pastDueSince;
+        expect(elapsed).to.be.greaterThan(DAY);
+        expect(await billing.graceRemaining(ref)).to.equal(GRACE_PERIOD - elapsed);
       });
 
       it("recovers to active when a retry within the grace period succeeds", async function () {
-        const { billing, token, operator, customer, outsider, merchantId, subscriptionId } =
-          await loadFixture(pastDueFixture);
-        const due = await billing.nextChargeAt(subscriptionId);
+        const { billing, token, operator, customer, outsider, merchantId, ref } = await loadFixture(pastDueFixture);
+        const due = await nextChargeAt(billing, ref);
         await token.connect(outsider).transfer(customer.address, AMOUNT);
-        await expect(billing.connect(operator).charge(subscriptionId))
+        await expect(billing.connect(operator).charge(ref))
           .to.emit(billing, "Charged")
-          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, due + PERIOD);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Active);
+          .withArgs(ref.id, merchantId, AMOUNT, due + PERIOD);
+        expect(await statusOf(billing, ref)).to.equal(Status.Active);
+        expect((await billing.getSubscription(ref)).chargeCount).to.equal(2n);
+        expect(await billing.graceRemaining(ref)).to.equal(0n);
       });
 
       it("starts a new grace period when a recovered subscription fails again", async function () {
-        const { billing, token, operator, customer, outsider, merchantId, subscriptionId, pastDueSince } =
+        const { billing, token, operator, customer, outsider, merchantId, ref, pastDueSince } =
           await loadFixture(pastDueFixture);
         await token.connect(outsider).transfer(customer.address, AMOUNT);
-        await billing.connect(operator).charge(subscriptionId);
-        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+        await billing.connect(operator).charge(ref);
+        const due = await nextChargeAt(billing, ref);
+        await time.increaseTo(due);
         const now = await nextBlockAt();
-        await expect(billing.connect(operator).charge(subscriptionId))
+        await expect(billing.connect(operator).charge(ref))
           .to.emit(billing, "ChargeFailed")
-          .withArgs(subscriptionId, merchantId, customer.address, 2n, now);
+          .withArgs(ref.id, merchantId, customer.address, due);
         expect(now).to.be.greaterThan(pastDueSince + GRACE_PERIOD);
-        expect(await billing.pastDueSince(subscriptionId)).to.equal(now);
-        expect(await billing.isDue(subscriptionId)).to.equal(true);
+        expect((await billing.getSubscription(ref)).pastDueClock).to.equal(now);
+        expect(await billing.isDue(ref)).to.equal(true);
       });
 
       it("still collects a retry one second before the grace period ends", async function () {
-        const { billing, token, operator, customer, outsider, subscriptionId, pastDueSince } =
-          await loadFixture(pastDueFixture);
+        const { billing, token, operator, customer, outsider, ref, pastDueSince } = await loadFixture(pastDueFixture);
         await token.connect(outsider).transfer(customer.address, AMOUNT);
         await time.setNextBlockTimestamp(pastDueSince + GRACE_PERIOD - 1n);
-        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+        await expect(billing.connect(operator).charge(ref)).to.emit(billing, "Charged");
       });
 
       it("lapses the subscription at the end of the grace period, taking nothing", async function () {
-        const { billing, token, operator, customer, outsider, beneficiary, merchantId, subscriptionId, pastDueSince } =
+        const { billing, token, operator, customer, outsider, beneficiary, merchantId, ref, pastDueSince } =
           await loadFixture(pastDueFixture);
         await token.connect(outsider).transfer(customer.address, AMOUNT);
         await time.increaseTo(pastDueSince + GRACE_PERIOD - 1n);
-        expect(await billing.isDue(subscriptionId)).to.equal(true);
+        expect(await billing.isDue(ref)).to.equal(true);
         await time.increaseTo(pastDueSince + GRACE_PERIOD);
-        expect(await billing.isDue(subscriptionId)).to.equal(false);
+        expect(await billing.isDue(ref)).to.equal(false);
+        expect(await billing.graceRemaining(ref)).to.equal(0n);
 
-        expect(await billing.connect(operator).charge.staticCall(subscriptionId)).to.equal(false);
-        const tx = billing.connect(operator).charge(subscriptionId);
-        await expect(tx).to.emit(billing, "SubscriptionLapsed").withArgs(subscriptionId, merchantId, customer.address);
+        expect(await billing.connect(operator).charge.staticCall(ref)).to.equal(false);
+        const tx = billing.connect(operator).charge(ref);
+        await expect(tx).to.emit(billing, "SubscriptionLapsed").withArgs(ref.id, merchantId, customer.address);
         await expect(tx).not.to.emit(billing, "Charged");
         await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [0n, 0n]);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Lapsed);
-        await expect(billing.connect(operator).charge(subscriptionId))
+        expect(await statusOf(billing, ref)).to.equal(Status.Lapsed);
+        await expect(billing.connect(operator).charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
-          .withArgs(subscriptionId, Status.Lapsed);
-        await expect(billing.connect(customer).cancel(subscriptionId))
+          .withArgs(ref.id, Status.Lapsed);
+        await expect(billing.connect(customer).cancel(ref))
           .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
-          .withArgs(subscriptionId, Status.Lapsed);
+          .withArgs(ref.id, Status.Lapsed);
       });
     });
   });
 
   describe("chargeMany", function () {
     it("charges every due subscription and returns how many were paid", async function () {
-      const { billing, token, operator, customers, beneficiary, merchantId, subscriptionIds } =
+      const { billing, token, operator, customers, beneficiary, merchantId, refs } =
         await loadFixture(subscribedFixture);
-      await time.increaseTo(await billing.nextChargeAt(subscriptionIds[2]));
-      const dues = await Promise.all(subscriptionIds.map((id) => billing.nextChargeAt(id)));
-      expect(await billing.connect(operator).chargeMany.staticCall(subscriptionIds)).to.equal(3n);
-      const tx = billing.connect(operator).chargeMany(subscriptionIds);
-      for (const [i, id] of subscriptionIds.entries()) {
+      await time.increaseTo(await nextChargeAt(billing, refs[2]));
+      const dues = await Promise.all(refs.map((ref) => nextChargeAt(billing, ref)));
+      expect(await billing.connect(operator).chargeMany.staticCall(refs)).to.equal(3n);
+      const tx = billing.connect(operator).chargeMany(refs);
+      for (const [i, ref] of refs.entries()) {
         await expect(tx)
           .to.emit(billing, "Charged")
-          .withArgs(id, merchantId, customers[i].address, AMOUNT, 1n, dues[i] + PERIOD);
+          .withArgs(ref.id, merchantId, AMOUNT, dues[i] + PERIOD);
       }
       await expect(tx).to.changeTokenBalances(
         ethers,
@@ -1095,100 +1211,111 @@ describe("RecurringBilling", function () {
     });
 
     it("reports each item that cannot be charged and goes on with the batch", async function () {
-      const { billing, token, operator, customers, outsider, merchantId, subscriptionIds } =
-        await loadFixture(subscribedFixture);
-      const [paying, broke, cancelled] = subscriptionIds;
+      const { billing, token, operator, customers, outsider, merchantId, refs } = await loadFixture(subscribedFixture);
+      const [paying, broke, cancelled] = refs;
       await billing.connect(customers[2]).cancel(cancelled);
-      await time.increaseTo(await billing.nextChargeAt(subscriptionIds[2]));
+      await time.increaseTo(await nextChargeAt(billing, refs[2]));
       await token.connect(customers[1]).transfer(outsider.address, await token.balanceOf(customers[1].address));
+      const brokeDue = await nextChargeAt(billing, broke);
       const now = await nextBlockAt();
 
-      const tx = billing.connect(operator).chargeMany([999n, paying, broke, cancelled, paying]);
+      const unknown = withTerms(paying, { id: 999n });
+      const tx = billing.connect(operator).chargeMany([unknown, paying, broke, cancelled, paying]);
       await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(999n, SkipReason.UnknownSubscription);
-      await expect(tx)
-        .to.emit(billing, "Charged")
-        .withArgs(paying, merchantId, customers[0].address, AMOUNT, 1n, anyUint);
-      await expect(tx).to.emit(billing, "ChargeFailed").withArgs(broke, merchantId, customers[1].address, 1n, now);
-      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(cancelled, SkipReason.NotActive);
-      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(paying, SkipReason.NotDue);
-      expect(await billing.statusOf(broke)).to.equal(Status.PastDue);
+      await expect(tx).to.emit(billing, "Charged").withArgs(paying.id, merchantId, AMOUNT, anyUint);
+      await expect(tx).to.emit(billing, "ChargeFailed").withArgs(broke.id, merchantId, customers[1].address, brokeDue);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(cancelled.id, SkipReason.NotActive);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(paying.id, SkipReason.NotDue);
+      expect(await statusOf(billing, broke)).to.equal(Status.PastDue);
+      expect((await billing.getSubscription(broke)).pastDueClock).to.equal(now);
       expect((await billing.getSubscription(paying)).chargeCount).to.equal(2n);
     });
 
     it("pays a repeated id twice only when two periods are due", async function () {
-      const { billing, operator, subscriptionId } = await loadFixture(subscribedFixture);
-      const start = (await billing.nextChargeAt(subscriptionId)) - PERIOD;
+      const { billing, operator, ref } = await loadFixture(subscribedFixture);
+      const start = (await nextChargeAt(billing, ref)) - PERIOD;
       await time.increaseTo(start + 2n * PERIOD);
-      expect(
-        await billing.connect(operator).chargeMany.staticCall([subscriptionId, subscriptionId, subscriptionId]),
-      ).to.equal(2n);
+      expect(await billing.connect(operator).chargeMany.staticCall([ref, ref, ref])).to.equal(2n);
     });
 
     it("skips with MerchantPaused the subscriptions of a paused merchant", async function () {
-      const { billing, otherAdmin, operator, subscriptionId, otherSubscriptionId, otherMerchantId } =
-        await loadFixture(twoMerchantsFixture);
+      const { billing, otherAdmin, operator, ref, otherRef, otherMerchantId } = await loadFixture(twoMerchantsFixture);
       await billing.connect(otherAdmin).setMerchantPaused(otherMerchantId, true);
-      await time.increaseTo(await billing.nextChargeAt(otherSubscriptionId));
-      const tx = billing.connect(operator).chargeMany([otherSubscriptionId, subscriptionId]);
-      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(otherSubscriptionId, SkipReason.MerchantPaused);
-      await expect(tx).to.emit(billing, "Charged").withArgs(subscriptionId, 1n, anyValue, AMOUNT, 1n, anyUint);
+      await time.increaseTo(await nextChargeAt(billing, otherRef));
+      const tx = billing.connect(operator).chargeMany([otherRef, ref]);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(otherRef.id, SkipReason.MerchantPaused);
+      await expect(tx).to.emit(billing, "Charged").withArgs(ref.id, 1n, AMOUNT, anyUint);
     });
 
     it("lets a merchant admin charge its own subscriptions and skips others' with Unauthorized", async function () {
-      const { billing, otherAdmin, subscriptionId, otherSubscriptionId, otherMerchantId, customer } =
-        await loadFixture(twoMerchantsFixture);
-      await time.increaseTo(await billing.nextChargeAt(otherSubscriptionId));
-      const tx = billing.connect(otherAdmin).chargeMany([subscriptionId, otherSubscriptionId]);
-      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(subscriptionId, SkipReason.Unauthorized);
-      await expect(tx)
-        .to.emit(billing, "Charged")
-        .withArgs(otherSubscriptionId, otherMerchantId, customer.address, AMOUNT, 1n, anyUint);
+      const { billing, otherAdmin, ref, otherRef, otherMerchantId } = await loadFixture(twoMerchantsFixture);
+      await time.increaseTo(await nextChargeAt(billing, otherRef));
+      const tx = billing.connect(otherAdmin).chargeMany([ref, otherRef]);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(ref.id, SkipReason.Unauthorized);
+      await expect(tx).to.emit(billing, "Charged").withArgs(otherRef.id, otherMerchantId, AMOUNT, anyUint);
+      expect((await billing.getSubscription(ref)).chargeCount).to.equal(1n);
     });
 
-    it("skips every item with Unauthorized for an outsider", async function () {
-      const { billing, outsider, subscriptionIds } = await loadFixture(dueFixture);
-      expect(await billing.connect(outsider).chargeMany.staticCall(subscriptionIds)).to.equal(0n);
-      const tx = billing.connect(outsider).chargeMany(subscriptionIds);
-      for (const id of subscriptionIds) {
-        await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(id, SkipReason.Unauthorized);
+    it("lets a customer settle its own items and skips the others with Unauthorized", async function () {
+      const { billing, token, customer, beneficiary, ref, refs } = await loadFixture(dueFixture);
+      await time.increaseTo(await nextChargeAt(billing, refs[2]));
+      const tx = billing.connect(customer).chargeMany([refs[1], ref, refs[2]]);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(refs[1].id, SkipReason.Unauthorized);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(refs[2].id, SkipReason.Unauthorized);
+      await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
+    });
+
+    it("reverts with BillingNotAnOperator for an outsider, who may charge none of the items", async function () {
+      const { billing, token, outsider, customers, beneficiary, refs } = await loadFixture(dueFixture);
+      await expect(billing.connect(outsider).chargeMany(refs))
+        .to.be.revertedWithCustomError(billing, "BillingNotAnOperator")
+        .withArgs(outsider.address);
+      // Exact behaviour: only items that exist and that the caller may not charge count against it; an unknown ref
+      // is skipped as unknown (for anyone), so a batch with one is not refused, and still moves nothing.
+      const unknown = withTerms(refs[0], { id: 99n });
+      const tx = billing.connect(outsider).chargeMany([unknown, ...refs]);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(99n, SkipReason.UnknownSubscription);
+      for (const ref of refs) {
+        await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(ref.id, SkipReason.Unauthorized);
       }
       await expect(tx).not.to.emit(billing, "Charged");
+      for (const customer of customers) {
+        expect(await token.balanceOf(customer.address)).to.equal(CUSTOMER_FUNDS - AMOUNT);
+      }
+      expect(await token.balanceOf(beneficiary.address)).to.equal(3n * AMOUNT);
     });
 
     it("lapses a past-due subscription beyond the grace period", async function () {
-      const { billing, operator, customer, merchantId, subscriptionId, pastDueSince } =
-        await loadFixture(pastDueFixture);
+      const { billing, operator, customer, merchantId, ref, pastDueSince } = await loadFixture(pastDueFixture);
       await time.increaseTo(pastDueSince + GRACE_PERIOD);
-      await expect(billing.connect(operator).chargeMany([subscriptionId]))
+      await expect(billing.connect(operator).chargeMany([ref]))
         .to.emit(billing, "SubscriptionLapsed")
-        .withArgs(subscriptionId, merchantId, customer.address);
-      expect(await billing.statusOf(subscriptionId)).to.equal(Status.Lapsed);
+        .withArgs(ref.id, merchantId, customer.address);
+      expect(await statusOf(billing, ref)).to.equal(Status.Lapsed);
     });
 
-    it("returns zero for an empty batch", async function () {
-      const { billing, operator } = await loadFixture(dueFixture);
+    it("returns zero for an empty batch, from an operator or anyone", async function () {
+      const { billing, operator, outsider } = await loadFixture(dueFixture);
       expect(await billing.connect(operator).chargeMany.staticCall([])).to.equal(0n);
+      expect(await billing.connect(outsider).chargeMany.staticCall([])).to.equal(0n);
     });
 
-    it("reverts with EnforcedPause while globally paused", async function () {
-      const { billing, safe, operator, subscriptionIds } = await loadFixture(dueFixture);
+    it("reverts with BillingPaused while globally paused", async function () {
+      const { billing, safe, operator, refs } = await loadFixture(dueFixture);
       await billing.connect(safe).pause();
-      await expect(billing.connect(operator).chargeMany(subscriptionIds)).to.be.revertedWithCustomError(
-        billing,
-        "EnforcedPause",
-      );
+      await expect(billing.connect(operator).chargeMany(refs)).to.be.revertedWithCustomError(billing, "BillingPaused");
     });
   });
 
   describe("pause and unpause", function () {
     it("lets the owner pause and unpause everything", async function () {
-      const { billing, safe, operator, subscriptionId } = await loadFixture(dueFixture);
+      const { billing, safe, operator, ref } = await loadFixture(dueFixture);
       await expect(billing.connect(safe).pause()).to.emit(billing, "Paused").withArgs(safe.address);
       expect(await billing.paused()).to.equal(true);
-      expect(await billing.isDue(subscriptionId)).to.equal(false);
+      expect(await billing.isDue(ref)).to.equal(false);
       await expect(billing.connect(safe).unpause()).to.emit(billing, "Unpaused").withArgs(safe.address);
-      expect(await billing.isDue(subscriptionId)).to.equal(true);
-      await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "Charged");
+      expect(await billing.isDue(ref)).to.equal(true);
+      await expect(billing.connect(operator).charge(ref)).to.emit(billing, "Charged");
     });
 
     it("reverts pause with OwnableUnauthorizedAccount for an operator or a merchant admin", async function () {
@@ -1208,11 +1335,11 @@ describe("RecurringBilling", function () {
         .withArgs(operator.address);
     });
 
-    it("reverts with EnforcedPause or ExpectedPause when already in that state", async function () {
+    it("reverts with BillingPaused or BillingNotPaused when already in that state", async function () {
       const { billing, safe } = await loadFixture(dueFixture);
-      await expect(billing.connect(safe).unpause()).to.be.revertedWithCustomError(billing, "ExpectedPause");
+      await expect(billing.connect(safe).unpause()).to.be.revertedWithCustomError(billing, "BillingNotPaused");
       await billing.connect(safe).pause();
-      await expect(billing.connect(safe).pause()).to.be.revertedWithCustomError(billing, "EnforcedPause");
+      await expect(billing.connect(safe).pause()).to.be.revertedWithCustomError(billing, "BillingPaused");
     });
   });
 
@@ -1259,12 +1386,19 @@ describe("RecurringBilling", function () {
       const { billing, merchantAdmin, customer, merchantId } = base;
       const mock = await ethers.deployContract(contractName);
       const mockAddress = await mock.getAddress();
-      await billing.connect(merchantAdmin).createPlan(merchantId, mockAddress, AMOUNT, PERIOD, 0n, 0n);
+      await billing.connect(merchantAdmin).createPlan(merchantId, mockAddress, AMOUNT, PERIOD, 0n, 0n, MAX_BACKLOG);
       const planId = await billing.planCount();
       const erc20 = await ethers.getContractAt("BillingToken", mockAddress);
       await mock.getFunction("mint")(customer.address, CUSTOMER_FUNDS);
       await mock.connect(customer).getFunction("approve")(await billing.getAddress(), ethers.MaxUint256);
-      return { ...base, mock, erc20, planId };
+      /** The ref of the customer's latest subscription in the mock token. */
+      const latestRef = async (): Promise<SubscriptionRef> => ({
+        id: await billing.subscriptionCount(),
+        customer: customer.address,
+        amount: AMOUNT,
+        token: mockAddress,
+      });
+      return { ...base, mock, erc20, planId, latestRef };
     }
     const noReturnFixture = () => deployMockPlan("NoReturnToken");
     const falseReturnFixture = () => deployMockPlan("FalseReturnToken");
@@ -1272,16 +1406,17 @@ describe("RecurringBilling", function () {
 
     describe("a token that returns no bool (USDT-style)", function () {
       it("subscribes and charges through SafeERC20", async function () {
-        const { billing, erc20, operator, customer, beneficiary, planId } = await loadFixture(noReturnFixture);
+        const { billing, erc20, operator, customer, beneficiary, planId, latestRef } =
+          await loadFixture(noReturnFixture);
         await expect(billing.connect(customer).subscribe(planId)).to.changeTokenBalances(
           ethers,
           erc20,
           [customer, beneficiary],
           [-AMOUNT, AMOUNT],
         );
-        const subscriptionId = await billing.subscriptionCount();
-        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
-        await expect(billing.connect(operator).charge(subscriptionId)).to.changeTokenBalances(
+        const ref = await latestRef();
+        await time.increaseTo(await nextChargeAt(billing, ref));
+        await expect(billing.connect(operator).charge(ref)).to.changeTokenBalances(
           ethers,
           erc20,
           [customer, beneficiary],
@@ -1291,22 +1426,20 @@ describe("RecurringBilling", function () {
 
       it("marks the subscription past due when the token reverts", async function () {
         const { billing, erc20, operator, customer, outsider, planId } = await loadFixture(noReturnFixture);
-        await billing.connect(customer).subscribe(planId);
-        const subscriptionId = await billing.subscriptionCount();
+        const ref = await subscribe(billing, customer, planId);
         await erc20.connect(customer).transfer(outsider.address, await erc20.balanceOf(customer.address));
-        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
-        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "ChargeFailed");
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
+        await time.increaseTo(await nextChargeAt(billing, ref));
+        await expect(billing.connect(operator).charge(ref)).to.emit(billing, "ChargeFailed");
+        expect(await statusOf(billing, ref)).to.equal(Status.PastDue);
       });
       it("marks the subscription past due when the allowance runs out", async function () {
         const { billing, erc20, mock, operator, customer, planId } = await loadFixture(noReturnFixture);
         await mock.connect(customer).getFunction("approve")(await billing.getAddress(), AMOUNT + AMOUNT / 2n);
-        await billing.connect(customer).subscribe(planId);
-        const subscriptionId = await billing.subscriptionCount();
+        const ref = await subscribe(billing, customer, planId);
         expect(await erc20.allowance(customer.address, await billing.getAddress())).to.equal(AMOUNT / 2n);
-        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
-        await expect(billing.connect(operator).charge(subscriptionId)).to.emit(billing, "ChargeFailed");
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
+        await time.increaseTo(await nextChargeAt(billing, ref));
+        await expect(billing.connect(operator).charge(ref)).to.emit(billing, "ChargeFailed");
+        expect(await statusOf(billing, ref)).to.equal(Status.PastDue);
       });
     });
 
@@ -1314,14 +1447,13 @@ describe("RecurringBilling", function () {
       it("marks the subscription past due when transferFrom returns false", async function () {
         const { billing, erc20, operator, customer, outsider, beneficiary, planId } =
           await loadFixture(falseReturnFixture);
-        await billing.connect(customer).subscribe(planId);
-        const subscriptionId = await billing.subscriptionCount();
+        const ref = await subscribe(billing, customer, planId);
         await erc20.connect(customer).transfer(outsider.address, await erc20.balanceOf(customer.address));
-        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
-        const tx = billing.connect(operator).charge(subscriptionId);
+        await time.increaseTo(await nextChargeAt(billing, ref));
+        const tx = billing.connect(operator).charge(ref);
         await expect(tx).to.emit(billing, "ChargeFailed");
         await expect(tx).to.changeTokenBalances(ethers, erc20, [customer, beneficiary], [0n, 0n]);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.PastDue);
+        expect(await statusOf(billing, ref)).to.equal(Status.PastDue);
       });
 
       it("reverts subscribe with SafeERC20FailedOperation when transferFrom returns false", async function () {
@@ -1335,7 +1467,7 @@ describe("RecurringBilling", function () {
 
     describe("a fee-on-transfer token (unsupported, documented behaviour)", function () {
       it("debits the customer exactly the amount, never more; the beneficiary gets what the token delivers", async function () {
-        const { billing, erc20, operator, customer, beneficiary, merchantId, planId } =
+        const { billing, erc20, operator, customer, beneficiary, merchantId, planId, latestRef } =
           await loadFixture(feeOnTransferFixture);
         const fee = (AMOUNT * 100n) / 10_000n;
         await expect(billing.connect(customer).subscribe(planId)).to.changeTokenBalances(
@@ -1344,12 +1476,10 @@ describe("RecurringBilling", function () {
           [customer, beneficiary],
           [-AMOUNT, AMOUNT - fee],
         );
-        const subscriptionId = await billing.subscriptionCount();
-        await time.increaseTo(await billing.nextChargeAt(subscriptionId));
-        const tx = billing.connect(operator).charge(subscriptionId);
-        await expect(tx)
-          .to.emit(billing, "Charged")
-          .withArgs(subscriptionId, merchantId, customer.address, AMOUNT, 1n, anyUint);
+        const ref = await latestRef();
+        await time.increaseTo(await nextChargeAt(billing, ref));
+        const tx = billing.connect(operator).charge(ref);
+        await expect(tx).to.emit(billing, "Charged").withArgs(ref.id, merchantId, AMOUNT, anyUint);
         await expect(tx).to.changeTokenBalances(ethers, erc20, [customer, beneficiary], [-AMOUNT, AMOUNT - fee]);
       });
     });
@@ -1366,27 +1496,28 @@ describe("RecurringBilling", function () {
 
   describe("areDue", function () {
     it("answers isDue for every id, in order, repeated and unknown ids included", async function () {
-      const { billing, subscriptionId } = await loadFixture(subscribedFixture);
+      const { billing, ref } = await loadFixture(subscribedFixture);
       expect(await billing.areDue([])).to.deep.equal([]);
-      await time.increaseTo((await billing.nextChargeAt(subscriptionId)) - 1n);
-      expect(await billing.areDue([subscriptionId, 99n])).to.deep.equal([false, false]);
+      await time.increaseTo((await nextChargeAt(billing, ref)) - 1n);
+      const unknown = withTerms(ref, { id: 99n });
+      expect(await billing.areDue([ref, unknown])).to.deep.equal([false, false]);
       await time.increase(1n);
-      expect(await billing.areDue([subscriptionId, 99n, subscriptionId])).to.deep.equal([true, false, true]);
+      expect(await billing.areDue([ref, unknown, ref])).to.deep.equal([true, false, true]);
     });
 
     it("counts a past-due subscription as due only within the grace period", async function () {
-      const { billing, subscriptionId, pastDueSince } = await loadFixture(pastDueFixture);
-      expect(await billing.areDue([subscriptionId])).to.deep.equal([true]);
+      const { billing, ref, pastDueSince } = await loadFixture(pastDueFixture);
+      expect(await billing.areDue([ref])).to.deep.equal([true]);
       await time.increaseTo(pastDueSince + GRACE_PERIOD);
-      expect(await billing.areDue([subscriptionId])).to.deep.equal([false]);
-      expect(await billing.isDue(subscriptionId)).to.equal(false);
+      expect(await billing.areDue([ref])).to.deep.equal([false]);
+      expect(await billing.isDue(ref)).to.equal(false);
     });
 
     it("answers false for every id while the contract is paused", async function () {
-      const { billing, safe, subscriptionId } = await loadFixture(dueFixture);
-      expect(await billing.areDue([subscriptionId])).to.deep.equal([true]);
+      const { billing, safe, ref } = await loadFixture(dueFixture);
+      expect(await billing.areDue([ref])).to.deep.equal([true]);
       await billing.connect(safe).pause();
-      expect(await billing.areDue([subscriptionId, subscriptionId])).to.deep.equal([false, false]);
+      expect(await billing.areDue([ref, ref])).to.deep.equal([false, false]);
     });
   });
 });

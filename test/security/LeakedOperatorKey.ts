@@ -1,9 +1,23 @@
 // Threat model, row "operator key": an attacker holding a leaked operator key may charge due subscriptions at the
-// earliest second and waste its own gas, nothing else. Every attempt below must fail (a custom error with its
-// arguments, or a ChargeSkipped event in chargeMany) and leave every token balance where it was.
+// earliest second, at most `maxBacklog` periods of a subscription at once, only to the merchant's beneficiary, and
+// waste its own gas; nothing else. Every other attempt below must fail (a custom error with its arguments, or a
+// ChargeSkipped event in chargeMany) and leave every token balance where it was.
 import { expect } from "chai";
 
-import { AMOUNT, PERIOD, SkipReason, Status, ethers, networkHelpers, subscribedFixture } from "../fixtures.js";
+import {
+  AMOUNT,
+  MAX_BACKLOG,
+  PERIOD,
+  SkipReason,
+  Status,
+  ethers,
+  networkHelpers,
+  nextChargeAt,
+  otherRef,
+  statusOf,
+  subscribe,
+  subscribedFixture,
+} from "../fixtures.js";
 import { expectBalanceChanges, expectNoBalanceMoves, snapshotBalances } from "./balances.js";
 
 const { loadFixture, time } = networkHelpers;
@@ -33,65 +47,61 @@ async function leakedKeyFixture() {
 /** Like {leakedKeyFixture} with the first subscription's second period due now. */
 async function leakedKeyDueFixture() {
   const base = await leakedKeyFixture();
-  await time.increaseTo(await base.billing.nextChargeAt(base.subscriptionId));
+  await time.increaseTo(await nextChargeAt(base.billing, base.ref));
   return base;
 }
 
 describe("Security: leaked operator key", function () {
   describe("charge timing", function () {
     it("cannot charge a period one second before it is due", async function () {
-      const { billing, token, asAttacker, subscriptionId, parties } = await loadFixture(leakedKeyFixture);
-      const next = await billing.nextChargeAt(subscriptionId);
+      const { billing, token, asAttacker, ref, parties } = await loadFixture(leakedKeyFixture);
+      const next = await nextChargeAt(billing, ref);
       await time.setNextBlockTimestamp(next - 1n);
       await expectNoBalanceMoves(token, parties, () =>
-        expect(asAttacker.charge(subscriptionId))
-          .to.be.revertedWithCustomError(billing, "BillingNotDue")
-          .withArgs(subscriptionId, next),
+        expect(asAttacker.charge(ref)).to.be.revertedWithCustomError(billing, "BillingNotDue").withArgs(ref.id, next),
       );
     });
 
     it("cannot charge early through chargeMany either", async function () {
-      const { billing, token, asAttacker, subscriptionIds, parties } = await loadFixture(leakedKeyFixture);
+      const { billing, token, asAttacker, refs, parties } = await loadFixture(leakedKeyFixture);
       await expectNoBalanceMoves(token, parties, async () => {
-        const tx = asAttacker.chargeMany(subscriptionIds);
-        for (const id of subscriptionIds) {
-          await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(id, SkipReason.NotDue);
+        const tx = asAttacker.chargeMany(refs);
+        for (const ref of refs) {
+          await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(ref.id, SkipReason.NotDue);
         }
         await expect(tx).not.to.emit(billing, "Charged");
       });
     });
 
     it("cannot charge the same period twice with two charge calls", async function () {
-      const { billing, token, asAttacker, subscriptionId, customer, beneficiary, parties } =
+      const { billing, token, asAttacker, ref, customer, beneficiary, parties } =
         await loadFixture(leakedKeyDueFixture);
       const before = await snapshotBalances(token, parties);
-      await asAttacker.charge(subscriptionId);
+      await asAttacker.charge(ref);
       await expectBalanceChanges(token, before, { [customer.address]: -AMOUNT, [beneficiary.address]: AMOUNT });
 
-      const next = await billing.nextChargeAt(subscriptionId);
+      const next = await nextChargeAt(billing, ref);
       await expectNoBalanceMoves(token, parties, () =>
-        expect(asAttacker.charge(subscriptionId))
-          .to.be.revertedWithCustomError(billing, "BillingNotDue")
-          .withArgs(subscriptionId, next),
+        expect(asAttacker.charge(ref)).to.be.revertedWithCustomError(billing, "BillingNotDue").withArgs(ref.id, next),
       );
     });
 
     it("charges a due id repeated in one chargeMany only once", async function () {
-      const { billing, token, asAttacker, subscriptionId, customer, beneficiary, parties } =
+      const { billing, token, asAttacker, ref, customer, beneficiary, parties } =
         await loadFixture(leakedKeyDueFixture);
-      const next = await billing.nextChargeAt(subscriptionId);
+      const next = await nextChargeAt(billing, ref);
       const before = await snapshotBalances(token, parties);
-      const tx = asAttacker.chargeMany([subscriptionId, subscriptionId, subscriptionId]);
+      const tx = asAttacker.chargeMany([ref, ref, ref]);
       await expect(tx)
         .to.emit(billing, "Charged")
-        .withArgs(subscriptionId, 1n, customer.address, AMOUNT, 1n, next + PERIOD);
+        .withArgs(ref.id, 1n, AMOUNT, next + PERIOD);
       const receipt = await (await tx).wait();
       const skipped = receipt!.logs
         .map((log) => billing.interface.parseLog(log))
         .filter((event) => event?.name === "ChargeSkipped");
       expect(skipped.map((event) => [event!.args.subscriptionId, event!.args.reason])).to.deep.equal([
-        [subscriptionId, SkipReason.NotDue],
-        [subscriptionId, SkipReason.NotDue],
+        [ref.id, SkipReason.NotDue],
+        [ref.id, SkipReason.NotDue],
       ]);
       await expectBalanceChanges(token, before, { [customer.address]: -AMOUNT, [beneficiary.address]: AMOUNT });
     });
@@ -99,25 +109,24 @@ describe("Security: leaked operator key", function () {
 
   describe("charge of a stopped subscription", function () {
     it("cannot charge after the customer cancelled", async function () {
-      const { billing, token, asAttacker, subscriptionId, customer, parties } = await loadFixture(leakedKeyDueFixture);
-      await billing.connect(customer).cancel(subscriptionId);
+      const { billing, token, asAttacker, ref, customer, parties } = await loadFixture(leakedKeyDueFixture);
+      await billing.connect(customer).cancel(ref);
       await expectNoBalanceMoves(token, parties, async () => {
-        await expect(asAttacker.charge(subscriptionId))
+        await expect(asAttacker.charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
-          .withArgs(subscriptionId, Status.Cancelled);
-        await expect(asAttacker.chargeMany([subscriptionId]))
+          .withArgs(ref.id, Status.Cancelled);
+        await expect(asAttacker.chargeMany([ref]))
           .to.emit(billing, "ChargeSkipped")
-          .withArgs(subscriptionId, SkipReason.NotActive);
+          .withArgs(ref.id, SkipReason.NotActive);
       });
     });
 
     it("cannot charge while the Safe has paused billing globally, nor unpause it", async function () {
-      const { billing, token, asAttacker, attacker, subscriptionId, safe, parties } =
-        await loadFixture(leakedKeyDueFixture);
+      const { billing, token, asAttacker, attacker, ref, safe, parties } = await loadFixture(leakedKeyDueFixture);
       await billing.connect(safe).pause();
       await expectNoBalanceMoves(token, parties, async () => {
-        await expect(asAttacker.charge(subscriptionId)).to.be.revertedWithCustomError(billing, "EnforcedPause");
-        await expect(asAttacker.chargeMany([subscriptionId])).to.be.revertedWithCustomError(billing, "EnforcedPause");
+        await expect(asAttacker.charge(ref)).to.be.revertedWithCustomError(billing, "BillingPaused");
+        await expect(asAttacker.chargeMany([ref])).to.be.revertedWithCustomError(billing, "BillingPaused");
         await expect(asAttacker.unpause())
           .to.be.revertedWithCustomError(billing, "OwnableUnauthorizedAccount")
           .withArgs(attacker.address);
@@ -126,21 +135,21 @@ describe("Security: leaked operator key", function () {
     });
 
     it("cannot charge while the merchant has paused its billing, nor unpause it", async function () {
-      const { billing, token, asAttacker, attacker, subscriptionId, merchantId, merchantAdmin, parties } =
+      const { billing, token, asAttacker, attacker, ref, merchantId, merchantAdmin, parties } =
         await loadFixture(leakedKeyDueFixture);
       await billing.connect(merchantAdmin).setMerchantPaused(merchantId, true);
       await expectNoBalanceMoves(token, parties, async () => {
-        await expect(asAttacker.charge(subscriptionId))
+        await expect(asAttacker.charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingMerchantPaused")
           .withArgs(merchantId);
-        await expect(asAttacker.chargeMany([subscriptionId]))
+        await expect(asAttacker.chargeMany([ref]))
           .to.emit(billing, "ChargeSkipped")
-          .withArgs(subscriptionId, SkipReason.MerchantPaused);
+          .withArgs(ref.id, SkipReason.MerchantPaused);
         await expect(asAttacker.setMerchantPaused(merchantId, false))
           .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
           .withArgs(merchantId, attacker.address);
       });
-      expect((await billing.getMerchant(merchantId)).paused).to.equal(true);
+      expect((await billing.getMerchant(merchantId)).billing.paused).to.equal(true);
     });
 
     it("cannot pause billing globally or for a merchant (to unpause later)", async function () {
@@ -156,29 +165,107 @@ describe("Security: leaked operator key", function () {
     });
 
     it("cannot charge once its key has been revoked by the guardian", async function () {
-      const { billing, registry, token, asAttacker, attacker, guardian, subscriptionId, parties } =
+      const { billing, registry, token, asAttacker, attacker, guardian, ref, parties } =
         await loadFixture(leakedKeyDueFixture);
       await registry.connect(guardian).revokeOperators([attacker.address]);
       await expectNoBalanceMoves(token, parties, async () => {
-        await expect(asAttacker.charge(subscriptionId))
+        await expect(asAttacker.charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
-          .withArgs(subscriptionId, attacker.address);
-        await expect(asAttacker.chargeMany([subscriptionId]))
-          .to.emit(billing, "ChargeSkipped")
-          .withArgs(subscriptionId, SkipReason.Unauthorized);
+          .withArgs(ref.id, attacker.address);
+        await expect(asAttacker.chargeMany([ref]))
+          .to.be.revertedWithCustomError(billing, "BillingNotAnOperator")
+          .withArgs(attacker.address);
       });
+      expect(await billing.isOperator(attacker.address)).to.equal(false);
+    });
+  });
+
+  describe("backlog", function () {
+    /** A plan with the default backlog of one period, `customer` subscribed to it (period 0 paid). */
+    async function defaultBacklogFixture() {
+      const base = await leakedKeyFixture();
+      const { billing, merchantAdmin, merchantId, customer, token } = base;
+      await billing.connect(merchantAdmin).createPlan(merchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n, 1n);
+      const backlogRef = await subscribe(billing, customer, await billing.planCount());
+      return { ...base, backlogRef };
+    }
+
+    it("collects at most maxBacklog periods of a long-overdue subscription, repeating it in one chargeMany", async function () {
+      const { billing, token, asAttacker, ref, customer, beneficiary, parties } = await loadFixture(leakedKeyFixture);
+      const start = (await nextChargeAt(billing, ref)) - PERIOD;
+      // Ten periods have started since period 0 was paid.
+      await time.increaseTo(start + 10n * PERIOD);
+      const before = await snapshotBalances(token, parties);
+      const charged = await asAttacker.chargeMany.staticCall(Array(10).fill(ref));
+      await asAttacker.chargeMany(Array(10).fill(ref));
+      expect(charged).to.equal(MAX_BACKLOG);
+      await expectBalanceChanges(token, before, {
+        [customer.address]: -MAX_BACKLOG * AMOUNT,
+        [beneficiary.address]: MAX_BACKLOG * AMOUNT,
+      });
+      // The forgiven periods are gone for good: the schedule is at the current period.
+      expect(await nextChargeAt(billing, ref)).to.equal(start + 11n * PERIOD);
+    });
+
+    it("takes one period per period with the default backlog, however long the keeper was away", async function () {
+      const { billing, token, asAttacker, backlogRef, customer, beneficiary, parties } =
+        await loadFixture(defaultBacklogFixture);
+      const start = (await nextChargeAt(billing, backlogRef)) - PERIOD;
+      await time.increaseTo(start + 5n * PERIOD + PERIOD / 2n);
+      const before = await snapshotBalances(token, parties);
+      await asAttacker.chargeMany([backlogRef, backlogRef, backlogRef]);
+      await expectBalanceChanges(token, before, { [customer.address]: -AMOUNT, [beneficiary.address]: AMOUNT });
+      await expect(asAttacker.charge(backlogRef))
+        .to.be.revertedWithCustomError(billing, "BillingNotDue")
+        .withArgs(backlogRef.id, start + 6n * PERIOD);
+    });
+
+    it("cannot collect the periods that fell due during a global pause", async function () {
+      const { billing, token, safe, asAttacker, backlogRef, customer, beneficiary, parties } =
+        await loadFixture(defaultBacklogFixture);
+      await billing.connect(safe).pause();
+      await time.increase(4n * PERIOD);
+      await billing.connect(safe).unpause();
+      const before = await snapshotBalances(token, parties);
+      await asAttacker.chargeMany([backlogRef, backlogRef, backlogRef, backlogRef]);
+      await expectBalanceChanges(token, before, { [customer.address]: -AMOUNT, [beneficiary.address]: AMOUNT });
+    });
+  });
+
+  describe("forged refs", function () {
+    it("cannot charge a subscription with a ref naming another customer, amount or token", async function () {
+      const { billing, token, asAttacker, attacker, ref, customers, parties } = await loadFixture(leakedKeyDueFixture);
+      // Changing any field of the ref (say, to a token the attacker controls) addresses no subscription at all.
+      const forged = [
+        otherRef(ref, { customer: customers[1].address }),
+        otherRef(ref, { customer: attacker.address }),
+        otherRef(ref, { amount: AMOUNT * 10n }),
+        otherRef(ref, { amount: 1n }),
+        otherRef(ref, { token: attacker.address }),
+      ];
+      await expectNoBalanceMoves(token, parties, async () => {
+        for (const wrong of forged) {
+          await expect(asAttacker.charge(wrong))
+            .to.be.revertedWithCustomError(billing, "BillingUnknownSubscription")
+            .withArgs(ref.id);
+        }
+        const tx = asAttacker.chargeMany(forged);
+        await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(ref.id, SkipReason.UnknownSubscription);
+        await expect(tx).not.to.emit(billing, "Charged");
+      });
+      expect(await billing.isDue(ref)).to.equal(true);
     });
   });
 
   describe("cancel", function () {
     it("cannot cancel a customer's subscription", async function () {
-      const { billing, token, asAttacker, attacker, subscriptionId, parties } = await loadFixture(leakedKeyFixture);
+      const { billing, token, asAttacker, attacker, ref, parties } = await loadFixture(leakedKeyFixture);
       await expectNoBalanceMoves(token, parties, () =>
-        expect(asAttacker.cancel(subscriptionId))
+        expect(asAttacker.cancel(ref))
           .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCanceller")
-          .withArgs(subscriptionId, attacker.address),
+          .withArgs(ref.id, attacker.address),
       );
-      expect(await billing.statusOf(subscriptionId)).to.equal(Status.Active);
+      expect(await statusOf(billing, ref)).to.equal(Status.Active);
     });
   });
 
@@ -191,7 +278,7 @@ describe("Security: leaked operator key", function () {
           .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
           .withArgs(merchantId, attacker.address),
       );
-      expect((await billing.getMerchant(merchantId)).beneficiary).to.equal(beneficiary.address);
+      expect((await billing.getMerchant(merchantId)).billing.beneficiary).to.equal(beneficiary.address);
     });
 
     it("cannot take over the merchant admin role", async function () {
@@ -208,7 +295,9 @@ describe("Security: leaked operator key", function () {
     it("cannot create a plan for the merchant or close one of its plans", async function () {
       const { billing, token, asAttacker, attacker, merchantId, planId, parties } = await loadFixture(leakedKeyFixture);
       await expectNoBalanceMoves(token, parties, async () => {
-        await expect(asAttacker.createPlan(merchantId, await token.getAddress(), AMOUNT * 10n, PERIOD, 0n, 0n))
+        await expect(
+          asAttacker.createPlan(merchantId, await token.getAddress(), AMOUNT * 10n, PERIOD, 0n, 0n, MAX_BACKLOG),
+        )
           .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
           .withArgs(merchantId, attacker.address);
         await expect(asAttacker.setPlanActive(planId, false))
@@ -225,7 +314,7 @@ describe("Security: leaked operator key", function () {
       await expect(asAttacker.registerMerchant(attacker.address))
         .to.emit(billing, "MerchantRegistered")
         .withArgs(2n, attacker.address, attacker.address);
-      await asAttacker.createPlan(2n, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
+      await asAttacker.createPlan(2n, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n, MAX_BACKLOG);
       const roguePlanId = await billing.planCount();
       // subscribe bills msg.sender, so the attacker can only subscribe (and pay) itself.
       const billingAddress = await billing.getAddress();
@@ -246,10 +335,9 @@ describe("Security: leaked operator key", function () {
     });
 
     it("pays a due charge it triggers to the merchant's beneficiary only", async function () {
-      const { token, asAttacker, subscriptionId, customer, beneficiary, parties } =
-        await loadFixture(leakedKeyDueFixture);
+      const { token, asAttacker, ref, customer, beneficiary, parties } = await loadFixture(leakedKeyDueFixture);
       const before = await snapshotBalances(token, parties);
-      await asAttacker.charge(subscriptionId);
+      await asAttacker.charge(ref);
       await expectBalanceChanges(token, before, { [customer.address]: -AMOUNT, [beneficiary.address]: AMOUNT });
     });
   });

@@ -4,6 +4,7 @@ import { expect } from "chai";
 
 import {
   AMOUNT,
+  MAX_BACKLOG,
   MAX_CHARGES,
   PERIOD,
   SkipReason,
@@ -11,6 +12,9 @@ import {
   ethers,
   fundAndApprove,
   networkHelpers,
+  nextChargeAt,
+  statusOf,
+  subscribe,
   subscribedFixture,
 } from "../fixtures.js";
 import { expectBalanceChanges, expectNoBalanceMoves, snapshotBalances } from "./balances.js";
@@ -29,11 +33,12 @@ async function twoMerchantsFixture() {
 
   await billing.connect(otherAdmin).registerMerchant(victimBeneficiary.address);
   const victimMerchantId = await billing.merchantCount();
-  await billing.connect(otherAdmin).createPlan(victimMerchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n);
+  await billing
+    .connect(otherAdmin)
+    .createPlan(victimMerchantId, await token.getAddress(), AMOUNT, PERIOD, 0n, 0n, MAX_BACKLOG);
   const victimPlanId = await billing.planCount();
   await fundAndApprove(token, safe, victim, billingAddress);
-  await billing.connect(victim).subscribe(victimPlanId);
-  const victimSubscriptionId = await billing.subscriptionCount();
+  const victimRef = await subscribe(billing, victim, victimPlanId);
 
   return {
     ...base,
@@ -41,7 +46,7 @@ async function twoMerchantsFixture() {
     victim,
     victimMerchantId,
     victimPlanId,
-    victimSubscriptionId,
+    victimRef,
     asAdmin: billing.connect(merchantAdmin),
     parties: [
       ...customers.map((c) => c.address),
@@ -59,7 +64,7 @@ async function twoMerchantsFixture() {
 /** Like {twoMerchantsFixture} with every subscription's second period due. */
 async function twoMerchantsDueFixture() {
   const base = await twoMerchantsFixture();
-  await time.increaseTo(await base.billing.nextChargeAt(base.victimSubscriptionId));
+  await time.increaseTo(await nextChargeAt(base.billing, base.victimRef));
   return base;
 }
 
@@ -80,15 +85,17 @@ describe("Security: leaked merchant admin key", function () {
           .withArgs(victimMerchantId, merchantAdmin.address);
       });
       const victimMerchant = await billing.getMerchant(victimMerchantId);
-      expect(victimMerchant.beneficiary).to.equal(victimBeneficiary.address);
+      expect(victimMerchant.billing.beneficiary).to.equal(victimBeneficiary.address);
       expect(victimMerchant.pendingAdmin).to.equal(ethers.ZeroAddress);
-      expect(victimMerchant.paused).to.equal(false);
+      expect(victimMerchant.billing.paused).to.equal(false);
     });
 
     it("cannot create or close its plans", async function () {
       const { billing, token, asAdmin, merchantAdmin, victimMerchantId, victimPlanId } =
         await loadFixture(twoMerchantsFixture);
-      await expect(asAdmin.createPlan(victimMerchantId, await token.getAddress(), AMOUNT * 2n, PERIOD, 0n, 0n))
+      await expect(
+        asAdmin.createPlan(victimMerchantId, await token.getAddress(), AMOUNT * 2n, PERIOD, 0n, 0n, MAX_BACKLOG),
+      )
         .to.be.revertedWithCustomError(billing, "BillingNotMerchantAdmin")
         .withArgs(victimMerchantId, merchantAdmin.address);
       await expect(asAdmin.setPlanActive(victimPlanId, false))
@@ -98,25 +105,24 @@ describe("Security: leaked merchant admin key", function () {
     });
 
     it("cannot charge its subscriptions, alone or in a batch", async function () {
-      const { billing, token, asAdmin, merchantAdmin, victimSubscriptionId, parties } =
-        await loadFixture(twoMerchantsDueFixture);
+      const { billing, token, asAdmin, merchantAdmin, victimRef, parties } = await loadFixture(twoMerchantsDueFixture);
       await expectNoBalanceMoves(token, parties, async () => {
-        await expect(asAdmin.charge(victimSubscriptionId))
+        await expect(asAdmin.charge(victimRef))
           .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCharger")
-          .withArgs(victimSubscriptionId, merchantAdmin.address);
-        await expect(asAdmin.chargeMany([victimSubscriptionId]))
-          .to.emit(billing, "ChargeSkipped")
-          .withArgs(victimSubscriptionId, SkipReason.Unauthorized);
+          .withArgs(victimRef.id, merchantAdmin.address);
+        await expect(asAdmin.chargeMany([victimRef]))
+          .to.be.revertedWithCustomError(billing, "BillingNotAnOperator")
+          .withArgs(merchantAdmin.address);
       });
     });
 
     it("charges only its own subscriptions in a mixed batch", async function () {
-      const { billing, token, asAdmin, subscriptionIds, victimSubscriptionId, customers, beneficiary, parties } =
+      const { billing, token, asAdmin, refs, victimRef, customers, beneficiary, parties } =
         await loadFixture(twoMerchantsDueFixture);
       const before = await snapshotBalances(token, parties);
-      await expect(asAdmin.chargeMany([victimSubscriptionId, ...subscriptionIds]))
+      await expect(asAdmin.chargeMany([victimRef, ...refs]))
         .to.emit(billing, "ChargeSkipped")
-        .withArgs(victimSubscriptionId, SkipReason.Unauthorized);
+        .withArgs(victimRef.id, SkipReason.Unauthorized);
       await expectBalanceChanges(token, before, {
         ...Object.fromEntries(customers.map((c) => [c.address, -AMOUNT])),
         [beneficiary.address]: AMOUNT * BigInt(customers.length),
@@ -124,40 +130,38 @@ describe("Security: leaked merchant admin key", function () {
     });
 
     it("cannot cancel its subscriptions", async function () {
-      const { billing, asAdmin, merchantAdmin, victimSubscriptionId } = await loadFixture(twoMerchantsFixture);
-      await expect(asAdmin.cancel(victimSubscriptionId))
+      const { billing, asAdmin, merchantAdmin, victimRef } = await loadFixture(twoMerchantsFixture);
+      await expect(asAdmin.cancel(victimRef))
         .to.be.revertedWithCustomError(billing, "BillingUnauthorizedCanceller")
-        .withArgs(victimSubscriptionId, merchantAdmin.address);
-      expect(await billing.statusOf(victimSubscriptionId)).to.equal(Status.Active);
+        .withArgs(victimRef.id, merchantAdmin.address);
+      expect(await statusOf(billing, victimRef)).to.equal(Status.Active);
     });
   });
 
   describe("a customer's terms", function () {
     it("cannot charge its own customer early or twice in a period", async function () {
-      const { billing, token, asAdmin, subscriptionId, parties } = await loadFixture(twoMerchantsFixture);
-      const next = await billing.nextChargeAt(subscriptionId);
+      const { billing, token, asAdmin, ref, parties } = await loadFixture(twoMerchantsFixture);
+      const next = await nextChargeAt(billing, ref);
       await expectNoBalanceMoves(token, parties, () =>
-        expect(asAdmin.charge(subscriptionId))
-          .to.be.revertedWithCustomError(billing, "BillingNotDue")
-          .withArgs(subscriptionId, next),
+        expect(asAdmin.charge(ref)).to.be.revertedWithCustomError(billing, "BillingNotDue").withArgs(ref.id, next),
       );
       await time.increaseTo(next);
-      await asAdmin.charge(subscriptionId);
+      await asAdmin.charge(ref);
       await expectNoBalanceMoves(token, parties, () =>
-        expect(asAdmin.charge(subscriptionId))
+        expect(asAdmin.charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingNotDue")
-          .withArgs(subscriptionId, next + PERIOD),
+          .withArgs(ref.id, next + PERIOD),
       );
     });
 
     it("cannot raise the price of an existing subscription with a new or closed plan", async function () {
-      const { billing, token, asAdmin, merchantId, planId, subscriptionId, customer, beneficiary, parties } =
+      const { billing, token, asAdmin, merchantId, planId, ref, customer, beneficiary, parties } =
         await loadFixture(twoMerchantsFixture);
-      await asAdmin.createPlan(merchantId, await token.getAddress(), AMOUNT * 100n, 60n, 0n, 0n);
+      await asAdmin.createPlan(merchantId, await token.getAddress(), AMOUNT * 100n, 60n, 0n, 0n, MAX_BACKLOG);
       await asAdmin.setPlanActive(planId, false);
-      await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+      await time.increaseTo(await nextChargeAt(billing, ref));
       const before = await snapshotBalances(token, parties);
-      await asAdmin.charge(subscriptionId);
+      await asAdmin.charge(ref);
       await expectBalanceChanges(token, before, { [customer.address]: -AMOUNT, [beneficiary.address]: AMOUNT });
     });
 
@@ -165,40 +169,38 @@ describe("Security: leaked merchant admin key", function () {
       const { billing, token, safe, asAdmin, cappedPlanId, parties } = await loadFixture(twoMerchantsFixture);
       const [capped] = (await ethers.getSigners()).slice(12, 13);
       await fundAndApprove(token, safe, capped, await billing.getAddress());
-      await billing.connect(capped).subscribe(cappedPlanId);
-      const id = await billing.subscriptionCount();
+      const id = await subscribe(billing, capped, cappedPlanId);
       for (let period = 1n; period < MAX_CHARGES; period++) {
-        await time.increaseTo(await billing.nextChargeAt(id));
+        await time.increaseTo(await nextChargeAt(billing, id));
         await asAdmin.charge(id);
       }
-      expect(await billing.statusOf(id)).to.equal(Status.Completed);
+      expect(await statusOf(billing, id)).to.equal(Status.Completed);
       await time.increase(PERIOD * 3n);
       await expectNoBalanceMoves(token, [...parties, capped.address], () =>
         expect(asAdmin.charge(id))
           .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
-          .withArgs(id, Status.Completed),
+          .withArgs(id.id, Status.Completed),
       );
     });
 
     it("cannot charge a subscription its customer cancelled", async function () {
-      const { billing, token, asAdmin, subscriptionId, customer, parties } = await loadFixture(twoMerchantsDueFixture);
-      await billing.connect(customer).cancel(subscriptionId);
+      const { billing, token, asAdmin, ref, customer, parties } = await loadFixture(twoMerchantsDueFixture);
+      await billing.connect(customer).cancel(ref);
       await expectNoBalanceMoves(token, parties, () =>
-        expect(asAdmin.charge(subscriptionId))
+        expect(asAdmin.charge(ref))
           .to.be.revertedWithCustomError(billing, "BillingSubscriptionNotActive")
-          .withArgs(subscriptionId, Status.Cancelled),
+          .withArgs(ref.id, Status.Cancelled),
       );
     });
 
     it("cannot unpause billing that the Safe paused", async function () {
-      const { billing, token, safe, asAdmin, merchantAdmin, subscriptionId, parties } =
-        await loadFixture(twoMerchantsDueFixture);
+      const { billing, token, safe, asAdmin, merchantAdmin, ref, parties } = await loadFixture(twoMerchantsDueFixture);
       await billing.connect(safe).pause();
       await expectNoBalanceMoves(token, parties, async () => {
         await expect(asAdmin.unpause())
           .to.be.revertedWithCustomError(billing, "OwnableUnauthorizedAccount")
           .withArgs(merchantAdmin.address);
-        await expect(asAdmin.charge(subscriptionId)).to.be.revertedWithCustomError(billing, "EnforcedPause");
+        await expect(asAdmin.charge(ref)).to.be.revertedWithCustomError(billing, "BillingPaused");
       });
     });
   });

@@ -3,7 +3,18 @@
 // operator here, so only the reentrancy guard (or, for cancel, authorization) stands in the way.
 import { expect } from "chai";
 
-import { AMOUNT, PERIOD, Status, ethers, deployBillingFixture, networkHelpers } from "../fixtures.js";
+import {
+  AMOUNT,
+  MAX_BACKLOG,
+  PERIOD,
+  Status,
+  deployBillingFixture,
+  ethers,
+  networkHelpers,
+  nextChargeAt,
+  statusOf,
+  subscribe,
+} from "../fixtures.js";
 import { expectBalanceChanges, snapshotBalances } from "./balances.js";
 
 const { loadFixture, time } = networkHelpers;
@@ -19,25 +30,24 @@ async function reentrantTokenFixture() {
 
   await billing.connect(merchantAdmin).registerMerchant(beneficiary.address);
   const merchantId = await billing.merchantCount();
-  await billing.connect(merchantAdmin).createPlan(merchantId, tokenAddress, AMOUNT, PERIOD, 0n, 0n);
+  await billing.connect(merchantAdmin).createPlan(merchantId, tokenAddress, AMOUNT, PERIOD, 0n, 0n, MAX_BACKLOG);
   const planId = await billing.planCount();
 
   await token.mint(customer.address, AMOUNT * 10n);
   await token.connect(customer).approve(billingAddress, AMOUNT * 10n);
-  await billing.connect(customer).subscribe(planId);
-  const subscriptionId = await billing.subscriptionCount();
-  await time.increaseTo(await billing.nextChargeAt(subscriptionId));
+  const ref = await subscribe(billing, customer, planId);
+  await time.increaseTo(await nextChargeAt(billing, ref));
 
   const parties = [customer.address, beneficiary.address, operator.address, billingAddress, tokenAddress];
-  return { ...base, token, billingAddress, merchantId, planId, subscriptionId, parties };
+  return { ...base, token, billingAddress, merchantId, planId, ref, parties };
 }
 
 type Fixture = Awaited<ReturnType<typeof reentrantTokenFixture>>;
 
 /** Calldata of the nested calls the token attempts. */
 const reentries: { name: string; payload: (f: Fixture) => string }[] = [
-  { name: "charge", payload: (f) => f.billing.interface.encodeFunctionData("charge", [f.subscriptionId]) },
-  { name: "chargeMany", payload: (f) => f.billing.interface.encodeFunctionData("chargeMany", [[f.subscriptionId]]) },
+  { name: "charge", payload: (f) => f.billing.interface.encodeFunctionData("charge", [f.ref]) },
+  { name: "chargeMany", payload: (f) => f.billing.interface.encodeFunctionData("chargeMany", [[f.ref]]) },
   { name: "subscribe", payload: (f) => f.billing.interface.encodeFunctionData("subscribe", [f.planId]) },
 ];
 
@@ -54,26 +64,26 @@ describe("Security: reentrancy through a malicious token", function () {
       for (const reentry of reentries) {
         it(`blocks a re-entry into ${reentry.name} and charges the due period once`, async function () {
           const f = await loadFixture(reentrantTokenFixture);
-          const { billing, token, operator, customer, beneficiary, billingAddress, subscriptionId, parties } = f;
+          const { billing, token, operator, customer, beneficiary, billingAddress, ref, parties } = f;
           await token.arm(billingAddress, reentry.payload(f));
           const before = await snapshotBalances(token, parties);
           const asOperator = billing.connect(operator);
-          await (outer === "charge" ? asOperator.charge(subscriptionId) : asOperator.chargeMany([subscriptionId]));
+          await (outer === "charge" ? asOperator.charge(ref) : asOperator.chargeMany([ref]));
           await expectReentryFailed(f, "ReentrancyGuardReentrantCall");
           await expectBalanceChanges(token, before, { [customer.address]: -AMOUNT, [beneficiary.address]: AMOUNT });
-          expect((await billing.getSubscription(subscriptionId)).chargeCount).to.equal(2n);
+          expect((await billing.getSubscription(ref)).chargeCount).to.equal(2n);
           expect(await billing.subscriptionCount()).to.equal(1n);
         });
       }
 
       it("cannot cancel the subscription from inside the transfer", async function () {
         const f = await loadFixture(reentrantTokenFixture);
-        const { billing, token, operator, billingAddress, subscriptionId } = f;
-        await token.arm(billingAddress, billing.interface.encodeFunctionData("cancel", [subscriptionId]));
+        const { billing, token, operator, billingAddress, ref } = f;
+        await token.arm(billingAddress, billing.interface.encodeFunctionData("cancel", [ref]));
         const asOperator = billing.connect(operator);
-        await (outer === "charge" ? asOperator.charge(subscriptionId) : asOperator.chargeMany([subscriptionId]));
-        await expectReentryFailed(f, "BillingUnauthorizedCanceller", [subscriptionId, await token.getAddress()]);
-        expect(await billing.statusOf(subscriptionId)).to.equal(Status.Active);
+        await (outer === "charge" ? asOperator.charge(ref) : asOperator.chargeMany([ref]));
+        await expectReentryFailed(f, "BillingUnauthorizedCanceller", [ref.id, await token.getAddress()]);
+        expect(await statusOf(billing, ref)).to.equal(Status.Active);
       });
     });
   }
