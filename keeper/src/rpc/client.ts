@@ -103,6 +103,20 @@ const TRANSIENT: ReadonlySet<RpcErrorKind> = new Set(["unreachable", "other", "m
 /** Attempts a rate-limited call gets beyond `retries`, so a provider's short window is waited out, not failed. */
 const RATE_LIMIT_EXTRA_ATTEMPTS = 3;
 
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+async function mapLimitInternal<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const toHeader = (b: z.infer<typeof blockSchema>): BlockHeader => ({
@@ -119,6 +133,8 @@ export class RpcClient {
   readonly pool: EndpointPool;
   /** The endpoint that answered the last call of each method (to set it aside when its answer proves wrong). */
   private readonly answeredBy = new Map<string, Endpoint>();
+  /** Whether the nodes serve eth_getBlockReceipts (undefined until tried). */
+  private blockReceipts?: boolean;
 
   constructor(
     endpoint: string | readonly string[] | Eip1193Provider,
@@ -360,17 +376,52 @@ export class RpcClient {
     return logs.filter((log) => !log.removed).map(toLog);
   }
 
-  /** EIP-234: the logs of one block by its hash; errors when the node does not know the block. */
-  async getLogsByBlockHash(address: string, blockHash: string): Promise<RpcLog[]> {
-    const logs = await this.get("eth_getLogs", [{ address, blockHash }], z.array(logSchema), (value) => {
-      const stray = value.find(
-        (log) =>
-          log.address.toLowerCase() !== address.toLowerCase() ||
-          log.blockHash.toLowerCase() !== blockHash.toLowerCase(),
+  /**
+   * The logs of `address` in block `blockHash` read from the block's receipts, not from the node's log index: an
+   * independent check of an eth_getLogs answer. eth_getBlockReceipts where the node has it, else every receipt.
+   * Throws (malformed) when a receipt is missing or belongs to another block: the node's view is not settled.
+   */
+  async logsFromReceipts(address: string, blockHash: string): Promise<RpcLog[]> {
+    const wanted = address.toLowerCase();
+    let receipts: z.infer<typeof receiptSchema>[] | undefined;
+    if (this.blockReceipts !== false) {
+      try {
+        receipts = await this.get("eth_getBlockReceipts", [blockHash], z.array(receiptSchema));
+        this.blockReceipts = true;
+      } catch (err) {
+        if (
+          this.blockReceipts === true ||
+          !/not supported|not found|does not exist|unknown method/i.test((err as Error).message)
+        )
+          throw err;
+        this.blockReceipts = false;
+      }
+    }
+    if (receipts === undefined) {
+      const block = await this.get(
+        "eth_getBlockByHash",
+        [blockHash, false],
+        z.object({ hash: hash32, transactions: z.array(hash32) }),
       );
-      return stray === undefined ? undefined : `log of block ${stray.blockHash} for a filter on block ${blockHash}`;
-    });
-    return logs.filter((log) => !log.removed).map(toLog);
+      receipts = await mapLimitInternal(block.transactions, 8, async (hash) => {
+        const receipt = await this.get("eth_getTransactionReceipt", [hash], receiptSchema.nullable());
+        if (receipt === null)
+          throw new RpcError(
+            `receipt of ${hash} in block ${blockHash} missing`,
+            "eth_getTransactionReceipt",
+            "malformed",
+          );
+        return receipt;
+      });
+    }
+    const stray = receipts.find((r) => r.blockHash.toLowerCase() !== blockHash.toLowerCase());
+    if (stray)
+      throw new RpcError(
+        `receipt of ${stray.transactionHash} is not in block ${blockHash}`,
+        "eth_getTransactionReceipt",
+        "malformed",
+      );
+    return receipts.flatMap((r) => r.logs.map(toLog)).filter((log) => log.address === wanted);
   }
 
   async call(tx: { from?: string; to: string; data: string }, block: BlockTag = "latest"): Promise<string> {

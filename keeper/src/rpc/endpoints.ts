@@ -115,15 +115,22 @@ export class EndpointPool {
     if (REQUEST_ERRORS.has(kind)) return;
     endpoint.consecutiveFailures++;
     const backoff = Math.min(this.maxCooldownMs, this.baseCooldownMs * 2 ** (endpoint.consecutiveFailures - 1));
-    // Only a pool of several endpoints sets one aside for a single failure; a lone endpoint is retried at once
-    // (except when it asked for a pause).
-    const cooldown = retryAfterMs ?? (this.size > 1 ? backoff : 0);
+    // A rate limit pauses the endpoint (for its Retry-After, else the back-off). Other faults set it aside only in a
+    // pool of several and from the second in a row: one bad answer is retried elsewhere, not held against it.
+    const cooldown =
+      kind === "rate-limited"
+        ? (retryAfterMs ?? backoff)
+        : this.size > 1 && endpoint.consecutiveFailures > 1
+          ? backoff
+          : 0;
     endpoint.coolUntil = Math.max(endpoint.coolUntil, this.now() + cooldown);
   }
 
   /** Sets an endpoint aside because an answer of it proved inconsistent (e.g. a lagging log index). */
   suspect(endpoint: Endpoint): void {
-    this.failed(endpoint, "malformed");
+    endpoint.errors.malformed = (endpoint.errors.malformed ?? 0) + 1;
+    endpoint.consecutiveFailures++;
+    endpoint.coolUntil = Math.max(endpoint.coolUntil, this.now() + this.baseCooldownMs);
   }
 
   stats(): EndpointStats[] {

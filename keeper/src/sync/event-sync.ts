@@ -212,6 +212,25 @@ export class EventSync {
     return confirmed;
   }
 
+  /**
+   * Headers of consecutive `numbers`, re-reading (a few rounds) both ends of every link that does not hold (a
+   * parentHash that is not the previous hash): one bad read (a node of another fork behind a load balancer) must not
+   * cost the whole range. Links still broken are left for {@link checkLinks}: the chain moved, the range is read again.
+   */
+  private async readLinkedHeaders(numbers: number[]): Promise<BlockHeader[]> {
+    const headers = await mapLimit(numbers, 8, (n) => this.rpc.getBlock(n));
+    for (let round = 0; round < 3; round++) {
+      const suspect = new Set<number>();
+      for (let i = 1; i < headers.length; i++) {
+        if (headers[i].parentHash !== headers[i - 1].hash) suspect.add(i - 1).add(i);
+      }
+      if (suspect.size === 0) break;
+      const again = await mapLimit([...suspect], 8, (i) => this.rpc.getBlock(headers[i].number));
+      [...suspect].forEach((i, k) => (headers[i] = again[k]));
+    }
+    return headers;
+  }
+
   private async syncRange(cursor: Cursor, from: number, to: number, head: number): Promise<void> {
     // The headers are read BEFORE the logs: every log must sit in the canonical block of its number, and the range
     // must start on the cursor. A reorg in between either shows as a log whose block hash differs, or leaves a
@@ -224,11 +243,7 @@ export class EventSync {
     if (nearHead) for (let n = Math.max(from, window + 1); n <= to; n++) numbers.add(n);
     // The successor of the last block vouches for its hash (its parentHash), when the chain has it already.
     if (nearHead && to < head) numbers.add(to + 1);
-    const headers = await mapLimit(
-      [...numbers].sort((a, b) => a - b),
-      8,
-      (n) => this.rpc.getBlock(n),
-    );
+    const headers = await this.readLinkedHeaders([...numbers].sort((a, b) => a - b));
     const byNumber = new Map(headers.map((h) => [h.number, h]));
     checkLinks(headers, checkFrom && headers[0].number === from ? cursor : null);
     byNumber.delete(to + 1);
@@ -299,9 +314,9 @@ export class EventSync {
   }
 
   /**
-   * Proves the log answer complete for the headers read: a block whose bloom has the contract's bits but no log in
-   * the answer is asked again by hash (EIP-234, which errors on a block the node does not know); logs there mean the
-   * range answer was behind (a lagging index). A log in a block whose bloom lacks the contract is as wrong. Either
+   * Proves the log answer complete for the headers read: for a block whose bloom has the contract's bits but no log
+   * in the answer, the block's receipts are read; logs of the contract there mean the range answer was behind (a
+   * lagging log index). A log in a block whose bloom lacks the contract is as wrong. Either
    * way the cursor stays, the endpoint is set aside, and the range is read again after a pause.
    */
   private async checkComplete(logs: readonly RpcLog[], headers: readonly BlockHeader[]): Promise<void> {
@@ -314,12 +329,13 @@ export class EventSync {
       let byHash: RpcLog[] | string | undefined;
       if (!hit && withLogs.has(header.number)) problem = "logs in a block whose bloom lacks the contract";
       else if (hit && !withLogs.has(header.number)) {
+        // The receipts, not the log index, say whether the contract logged there (blooms of busy blocks are full of
+        // other contracts' bits: most hits are false positives).
         byHash = await this.rpc
-          .getLogsByBlockHash(address, header.hash)
+          .logsFromReceipts(address, header.hash)
           .catch((err: unknown) => `error: ${(err as Error).message}`);
-        // An empty answer by hash too: the bloom hit was another contract's bits (a false positive).
         if (typeof byHash === "string" || byHash.length > 0)
-          problem = "bloom has the contract, the range answer no log";
+          problem = "the receipts have logs of the contract, the range answer none";
       }
       if (problem === undefined) continue;
       const endpoint = this.rpc.suspectLastAnswer("eth_getLogs");
@@ -330,7 +346,7 @@ export class EventSync {
           hash: header.hash,
           bloomHasContract: hit,
           rangeAnswerLogs: logs.filter((log) => log.blockNumber === header.number).length,
-          byHashAnswer: typeof byHash === "string" ? byHash : byHash?.length,
+          receiptLogs: typeof byHash === "string" ? byHash : byHash?.length,
           endpoint,
         },
         `inconsistent eth_getLogs answer (${problem}): cursor held, range read again`,
