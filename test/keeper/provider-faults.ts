@@ -88,7 +88,7 @@ describe("Keeper (process)", function () {
         config: { rpcTimeoutMs: 2000, txConfirmations: 2 },
       });
       const proxy = scenario.proxy;
-      const keeper = await runBilling(scenario, (month) => {
+      const keeper = await runBilling(scenario, () => {
         // A one-second burst in which every header read carries another hash (a node of another fork).
         proxy.headerBurst(1000);
       });
@@ -117,7 +117,7 @@ describe("Keeper (process)", function () {
       const behind = scenario.proxy;
       const current = scenario.moreProxies[0];
       let lag = 0;
-      const keeper = await runBilling(scenario, async (_month, running) => {
+      await runBilling(scenario, async (_month, running) => {
         lag = Math.max(
           lag,
           await running.metric("keeper_rpc_endpoint_head_lag_blocks", { endpoint: `#0 ${behind.url}` }),
