@@ -199,6 +199,71 @@ describe("Keeper guarantees (sync and transactions)", function () {
       expect(await subscriptionStatus(p.db, 2n), "the store follows the chain").to.equal("active");
     });
 
+    for (const [what, burstMs] of [
+      ["one wrong read", 0],
+      ["a one-second burst of wrong reads", 1000],
+    ] as const) {
+      it(`rolls nothing back for ${what} of the synced block's header, and still rolls back a real reorg`, async function () {
+        const d = await deploy();
+        const wrong = { at: -1, until: 0, reads: 0 };
+        const p = await parts(d, {
+          rpcProvider: {
+            request: async (args) => {
+              const answer = await provider.request(args as { method: string; params?: unknown[] });
+              const params = (args.params ?? []) as unknown[];
+              const asked = args.method === "eth_getBlockByNumber" && params[0] === `0x${wrong.at.toString(16)}`;
+              if (asked && (wrong.reads === 0 || Date.now() < wrong.until)) {
+                wrong.reads++;
+                return { ...(answer as object), hash: `0x${"ee".repeat(32)}` };
+              }
+              return answer;
+            },
+          },
+        });
+        let rollbacks = 0;
+        const retracted: string[] = [];
+        const bus = new InProcessEventBus();
+        bus.subscribe((event, removed) => removed && retracted.push(event.name));
+        const sync = new EventSync(
+          p.db,
+          p.rpc,
+          bus,
+          {
+            chainId: 31337,
+            address: d.billingAddress,
+            startBlock: d.startBlock,
+            confirmations: 0,
+            reorgWindow: 64,
+            range: { initial: 100, min: 1, max: 1000 },
+          },
+          logger,
+          { onReorg: () => rollbacks++ },
+        );
+        await sync.catchUp(100, () => false);
+        const snapshot = await networkHelpers.takeSnapshot();
+        await d.billing.connect(d.customers[1]).cancel(2n);
+        await sync.catchUp(100, () => false);
+        wrong.at = (await sync.cursor()).number;
+        wrong.until = Date.now() + burstMs;
+        await networkHelpers.mine(1);
+        await sync.catchUp(100, () => false);
+        await sync.catchUp(100, () => false);
+        expect(wrong.reads, "wrong reads served").to.be.greaterThan(0);
+        expect(rollbacks, "no rollback without a reorg").to.equal(0);
+        expect(retracted, "no retraction without a reorg").to.deep.equal([]);
+        expect(await subscriptionStatus(p.db, 2n)).to.equal("cancelled");
+
+        // A real reorg (the cancel's block replaced) is still rolled back.
+        await snapshot.restore();
+        await networkHelpers.mine(4);
+        await sync.catchUp(100, () => false);
+        await sync.catchUp(100, () => false);
+        expect(rollbacks).to.equal(1);
+        expect(retracted).to.include("SubscriptionCancelled");
+        expect(await subscriptionStatus(p.db, 2n)).to.equal("active");
+      });
+    }
+
     it("stays exactly `confirmations` blocks behind the head", async function () {
       const d = await deploy();
       const p = await parts(d, { confirmations: 3 });
