@@ -34,6 +34,9 @@ async function runBilling(
   duringMonth?: (month: number, keeper: KeeperProcess) => Promise<void> | void,
 ): Promise<KeeperProcess> {
   const keeper = await scenario.startKeeper();
+  // Caught up first: the new subscriptions' events then land in the newest blocks, where a lagging index hides them.
+  const start = await scenario.chain.blockNumber();
+  await keeper.waitForMetric("keeper_synced_block", (block) => block >= start - 2, 60_000);
   const late = await subscribeCustomers(scenario.chain, scenario.deployment, { count: LATE });
   for (let month = 1; month <= MONTHS; month++) {
     await scenario.chain.warp(MONTH);
@@ -78,10 +81,10 @@ describe("Keeper (process)", function () {
         subscriptions: EARLY,
         faults: {
           seed: SEED,
-          // Logs of the newest 6 blocks missing (3 s at 500 ms blocks): more than the 2 confirmations.
-          logLagBlocks: 6,
+          // Logs of the newest 12 blocks missing (6 s at 500 ms blocks): far more than the 2 confirmations.
+          logLagBlocks: 12,
           crossRate: 0.05,
-          rateLimitRate: 0.02,
+          rateLimitRate: 0.05,
           retryAfterSeconds: 1,
           headerFlakeRate: 0.1,
         },

@@ -198,9 +198,9 @@ export class RpcClient {
         tried.clear();
         endpoint = this.pool.pick() as Endpoint;
       }
-      // A lone endpoint (or every one) set aside by a rate limit: wait for it rather than hammer it.
-      const wait = endpoint.coolUntil - Date.now();
-      if (wait > 0 && attempt > 0) await sleep(Math.min(wait, this.options.maxRetryAfterMs ?? 30_000));
+      // An endpoint that asked for a pause (Retry-After) gets no request before it ends, not even a first attempt.
+      const wait = endpoint.pausedUntil - Date.now();
+      if (wait > 0) await sleep(Math.min(wait, this.options.maxRetryAfterMs ?? 30_000));
       try {
         const value = await fn(endpoint);
         this.answeredBy.set(method, endpoint);
@@ -211,12 +211,8 @@ export class RpcClient {
         const transient = TRANSIENT.has(error.kind) && !(error.kind === "timeout" && method === "eth_getLogs");
         const limit = retries + (error.kind === "rate-limited" ? RATE_LIMIT_EXTRA_ATTEMPTS : 0) + this.pool.size - 1;
         if (!transient || attempt >= limit) throw error;
-        if (error.kind === "rate-limited" && error.retryAfterMs === undefined && this.pool.size === 1) {
-          // No Retry-After: exponential back-off with full jitter.
-          await sleep(Math.random() * Math.min(this.options.maxRetryAfterMs ?? 30_000, 250 * 2 ** attempt));
-        } else if (error.kind !== "rate-limited") {
-          await sleep(50 * (attempt + 1));
-        }
+        // A rate limit paused the endpoint (pool.failed): the wait happens before its next request.
+        if (error.kind !== "rate-limited") await sleep(50 * (attempt + 1));
       }
     }
   }

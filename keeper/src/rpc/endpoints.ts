@@ -35,6 +35,8 @@ export class Endpoint {
   consecutiveFailures = 0;
   /** Not used for reads before this time (ms), unless no endpoint is usable. */
   coolUntil = 0;
+  /** Asked for a pause (rate limit) until this time (ms): no request at all goes to it before. */
+  pausedUntil = 0;
 
   constructor(readonly transport: Transport) {}
 
@@ -119,11 +121,18 @@ export class EndpointPool {
     // pool of several and from the second in a row: one bad answer is retried elsewhere, not held against it.
     const cooldown =
       kind === "rate-limited"
-        ? (retryAfterMs ?? backoff)
+        ? (retryAfterMs ?? this.rateLimitBackoff(endpoint.consecutiveFailures))
         : this.size > 1 && endpoint.consecutiveFailures > 1
           ? backoff
           : 0;
     endpoint.coolUntil = Math.max(endpoint.coolUntil, this.now() + cooldown);
+    if (kind === "rate-limited") endpoint.pausedUntil = Math.max(endpoint.pausedUntil, this.now() + cooldown);
+  }
+
+  /** Without a Retry-After: 250 ms doubling per failure in a row, with equal jitter (half fixed, half random). */
+  private rateLimitBackoff(failures: number): number {
+    const ceiling = Math.min(this.maxCooldownMs, 250 * 2 ** Math.min(failures - 1, 10));
+    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
   }
 
   /** Sets an endpoint aside because an answer of it proved inconsistent (e.g. a lagging log index). */
