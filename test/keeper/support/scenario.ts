@@ -104,12 +104,10 @@ export class Scenario {
     ];
   }
 
-  /** Transactions the proxies saw the operator sign (each once, whichever endpoints it was broadcast to). */
+  /** Transactions the proxies forwarded from the operator, once per forwarding (a re-broadcast counts again). */
   signedByOperator() {
-    const seen = new Set<string>();
     return [this.proxy, ...this.moreProxies]
       .flatMap((proxy) => proxy.transactions)
-      .filter((tx) => !seen.has(tx.hash) && seen.add(tx.hash))
       .filter((tx) => tx.from.toLowerCase() === this.operator.toLowerCase());
   }
 
