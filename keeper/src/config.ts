@@ -59,6 +59,40 @@ const httpUrl = z.string({ invalid_type_error: "expected an http(s) URL" }).refi
   }
 }, "expected an http(s) URL such as http://127.0.0.1:8545");
 
+const rpcSchema = z
+  .object(
+    {
+      urls: z
+        .array(httpUrl, { invalid_type_error: "expected a list of http(s) URLs" })
+        .min(1, "expected at least one http(s) URL")
+        .max(16, "expected at most 16 URLs")
+        .superRefine((urls, ctx) => {
+          const seen = new Map<string, number>();
+          urls.forEach((url, i) => {
+            let key = url;
+            try {
+              key = new URL(url).href;
+            } catch {
+              return;
+            }
+            const first = seen.get(key);
+            if (first !== undefined) {
+              ctx.addIssue({
+                code: z.ZodIssueCode.custom,
+                message: `duplicate of entry ${first} (each endpoint once)`,
+                path: [i],
+              });
+            } else seen.set(key, i);
+          });
+        })
+        .optional(),
+      maxRetryAfterMs: int("milliseconds between 0 and 600000", 0, 600_000).default(30_000),
+      maxLagBlocks: int("a block count >= 0", 0).default(3),
+    },
+    { invalid_type_error: 'expected { "urls": ["https://...", ...] }' },
+  )
+  .strict();
+
 const storeSchema = z.union(
   [
     z.object({ dataDir: z.string().min(1, "expected a directory path") }).strict(),
@@ -140,6 +174,8 @@ const signerSchema = z
 export const configSchema = z
   .object({
     rpcUrl: httpUrl.default("http://127.0.0.1:8545"),
+    /** Several endpoints (rpc.urls wins over rpcUrl), fail-over and rate-limit settings. */
+    rpc: rpcSchema.default({}),
     chainId: int("a positive integer chain id, e.g. 31337", 1),
     billingAddress: address,
     startBlock: int("a block number >= 0", 0).default(0),
@@ -249,11 +285,11 @@ export type KeeperConfig = z.output<typeof configSchema>;
 export type SignerConfig = KeeperConfig["signer"];
 
 // Fields whose value may carry a secret are never echoed back.
-const SECRET_PATHS = new Set(["store.postgresUrl", "rpcUrl", "bus.rabbitmqUrl"]);
+const SECRET_PATHS = new Set(["store.postgresUrl", "rpcUrl", "bus.rabbitmqUrl", "rpc.urls"]);
 
 function describeValue(root: unknown, pathParts: (string | number)[]): string {
   const key = pathParts.join(".");
-  if (SECRET_PATHS.has(key)) return "";
+  if (SECRET_PATHS.has(key) || (pathParts[0] === "rpc" && pathParts[1] === "urls")) return "";
   let value: unknown = root;
   for (const part of pathParts) {
     if (value === null || typeof value !== "object") return "";
@@ -299,6 +335,10 @@ export function applyEnvOverrides(input: Record<string, unknown>, env: Env): Rec
     if (value !== undefined && value !== "") apply(value);
   };
   set("KEEPER_RPC_URL", (v) => (out.rpcUrl = v));
+  set("KEEPER_RPC_URLS", (v) => {
+    const rpc = out.rpc !== null && typeof out.rpc === "object" ? out.rpc : {};
+    out.rpc = { ...rpc, urls: v.split(",").map((url) => url.trim()) };
+  });
   set("KEEPER_CHAIN_ID", (v) => (out.chainId = numberFromEnv("KEEPER_CHAIN_ID", v)));
   set("KEEPER_BILLING_ADDRESS", (v) => (out.billingAddress = v));
   set("KEEPER_START_BLOCK", (v) => (out.startBlock = numberFromEnv("KEEPER_START_BLOCK", v)));
@@ -375,6 +415,11 @@ export function loadConfig(file: string | undefined, env: Env = process.env): Ke
     };
   }
   return config;
+}
+
+/** The RPC endpoints to use: `rpc.urls` when given, else `rpcUrl`. */
+export function rpcUrls(config: KeeperConfig): string[] {
+  return config.rpc.urls ?? [config.rpcUrl];
 }
 
 /** The configuration as it is safe to log (no URLs with credentials). */

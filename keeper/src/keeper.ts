@@ -8,7 +8,7 @@ import { pino, type Logger } from "pino";
 import { createEventBus, type EventBus } from "./bus/index.js";
 import { ChainResetError, checkChainIdentity, isAutomining, startOverHint } from "./chain-identity.js";
 import { statusReport } from "./cli/status-report.js";
-import { ConfigError, describeConfig, type KeeperConfig } from "./config.js";
+import { ConfigError, describeConfig, type KeeperConfig, rpcUrls } from "./config.js";
 import { cachedFor, TokenNames } from "./console/sources.js";
 import { startConsoleServer } from "./console/server.js";
 import { evaluateHealth, HEALTH_REASONS } from "./health.js";
@@ -143,9 +143,15 @@ export class Keeper {
     this.signer = deps.signer;
     this.logger = deps.logger ?? createLogger(deps.config.logLevel);
     this.busInstance = deps.bus;
-    this.rpc = new RpcClient(deps.provider ?? deps.config.rpcUrl, {
+    this.rpc = new RpcClient(deps.provider ?? rpcUrls(deps.config), {
       timeoutMs: deps.config.rpcTimeoutMs,
+      maxRetryAfterMs: deps.config.rpc.maxRetryAfterMs,
+      maxLagBlocks: deps.config.rpc.maxLagBlocks,
       onError: (method, kind) => this.metrics.rpcErrors.inc({ method, kind }),
+      onRequest: (endpoint, _method, latencyMs, kind) => {
+        this.metrics.rpcRequests.inc({ endpoint, outcome: kind ?? "ok" });
+        if (kind === undefined) this.metrics.rpcEndpointLatency.set({ endpoint }, latencyMs / 1000);
+      },
     });
   }
 
@@ -187,13 +193,16 @@ export class Keeper {
       {
         metricsUrl: this.metricsServer.url,
         operator: this.signer.address,
-        rpc: this.deps.provider ? "in-process provider" : redactUrl(config.rpcUrl),
+        rpc: this.deps.provider ? "in-process provider" : rpcUrls(config).map(redactUrl),
         ...describeConfig(config),
       },
       "keeper started",
     );
     await this.connect();
     if (this.stopped) return;
+    await this.retrying("connect", () => this.rpc.blockNumber());
+    this.updateEndpointMetrics();
+    this.logger.info({ endpoints: this.rpc.pool.stats() }, `rpc endpoints: ${this.rpc.statusLine()}`);
 
     if (this.deps.db === undefined && "dataDir" in config.store) {
       // The store holds the keeper's whole history: owner-only, whatever the umask was when it was created.
@@ -260,6 +269,8 @@ export class Keeper {
         },
         beforeCommit: this.shared ? (tx) => leases.fence(tx, SYNC_LEASE) : undefined,
         onOutboxDepth: (depth) => this.metrics.busOutboxDepth.set(depth),
+        onInconsistentLogs: () => this.metrics.inconsistentLogs.inc(),
+        onReorgSuspicion: (confirmed) => this.metrics.reorgSuspicions.inc({ confirmed: String(confirmed) }),
       },
     );
     this.txManager = new TxManager(
@@ -354,6 +365,18 @@ export class Keeper {
     const { config } = this;
     const chainId = await this.retrying("connect", () => this.rpc.chainId());
     if (chainId === undefined) return "";
+    if (this.rpc.pool.size > 1) {
+      // An endpoint on another chain must never serve a read: refuse to start, naming it.
+      for (const [i, endpoint] of (await this.rpc.chainIds()).entries()) {
+        if (endpoint.chainId instanceof Error) {
+          this.logger.warn({ endpoint: endpoint.label, error: endpoint.chainId.message }, "rpc endpoint not answering");
+        } else if (endpoint.chainId !== config.chainId) {
+          throw new ConfigError([
+            `rpc.urls.${i}: ${endpoint.label} serves chain ${endpoint.chainId}, but the config says ${config.chainId}`,
+          ]);
+        }
+      }
+    }
     if (chainId !== config.chainId) {
       throw new ConfigError([
         `chainId: the RPC serves chain ${chainId}, but the config says ${config.chainId} (wrong rpcUrl or chainId?)`,
@@ -453,6 +476,7 @@ export class Keeper {
     }
     const following = result === undefined;
     result ??= await sync.follow(this.config.leases.followerLagBlocks);
+    this.updateEndpointMetrics();
     if (this.stopped) return false;
     await leases.renewInFlight();
     await (this.txManager as TxManager).tick();
@@ -482,6 +506,13 @@ export class Keeper {
     } catch (err) {
       this.metrics.leaseHeartbeatFailures.inc();
       this.logger.warn({ error: (err as Error).message }, "lease heartbeat failed: retrying at the next beat");
+    }
+  }
+
+  private updateEndpointMetrics(): void {
+    for (const stats of this.rpc.pool.stats()) {
+      this.metrics.rpcEndpointLag.set({ endpoint: stats.label }, stats.lag);
+      this.metrics.rpcEndpointHealthy.set({ endpoint: stats.label }, stats.healthy ? 1 : 0);
     }
   }
 

@@ -69,6 +69,41 @@ export class KeeperMetrics {
     registers: [this.registry],
   });
 
+  readonly rpcRequests = new Counter({
+    name: "keeper_rpc_requests_total",
+    help: "JSON-RPC requests per endpoint and outcome (ok, or the error kind)",
+    labelNames: ["endpoint", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly rpcEndpointLag = new Gauge({
+    name: "keeper_rpc_endpoint_head_lag_blocks",
+    help: "Blocks an endpoint's head is behind the best head of all endpoints",
+    labelNames: ["endpoint"] as const,
+    registers: [this.registry],
+  });
+  readonly rpcEndpointHealthy = new Gauge({
+    name: "keeper_rpc_endpoint_healthy",
+    help: "1 while an endpoint is used for reads (not set aside after faults, rate limits or lag)",
+    labelNames: ["endpoint"] as const,
+    registers: [this.registry],
+  });
+  readonly rpcEndpointLatency = new Gauge({
+    name: "keeper_rpc_endpoint_latency_seconds",
+    help: "Latency of an endpoint's last answered request",
+    labelNames: ["endpoint"] as const,
+    registers: [this.registry],
+  });
+  readonly inconsistentLogs = this.counter(
+    "keeper_sync_inconsistent_answers_total",
+    "eth_getLogs answers that contradicted the block headers (lagging log index): range held and read again",
+  );
+  readonly reorgSuspicions = new Counter({
+    name: "keeper_reorg_suspicions_total",
+    help: "Stored block hashes a read contradicted, by whether re-reads confirmed the reorg",
+    labelNames: ["confirmed"] as const,
+    registers: [this.registry],
+  });
+
   private gauge(name: string, help: string): Gauge {
     return new Gauge({ name, help, registers: [this.registry] });
   }

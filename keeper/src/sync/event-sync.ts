@@ -7,7 +7,8 @@ import type { Logger } from "pino";
 import type { ChainEvent, EventBus } from "../bus/event-bus.js";
 import { publicationSequence } from "../bus/messages.js";
 import { enqueue, type OutboxOptions, OutboxPublisher } from "../bus/outbox.js";
-import { type BlockHeader, classifyRpcError, mapLimit, type RpcClient, suggestedRange } from "../rpc.js";
+import { type BlockHeader, classifyRpcError, mapLimit, type RpcClient, type RpcLog, suggestedRange } from "../rpc.js";
+import { bloomMayContain } from "../rpc/bloom.js";
 import { type Db, toNumber } from "../store/index.js";
 import { decodeLog } from "./decode.js";
 import { RangeSizer } from "./range-sizer.js";
@@ -38,6 +39,10 @@ export interface EventSyncHooks {
   beforeCommit?(tx: Db): Promise<void>;
   /** Bus messages committed and not yet confirmed by the bus, whenever measured. */
   onOutboxDepth?(depth: number): void;
+  /** An eth_getLogs answer contradicted the block headers (a lagging index): the cursor was held. */
+  onInconsistentLogs?(block: number): void;
+  /** A stored block hash did not match a read of the chain; `confirmed` says whether re-reads confirmed a reorg. */
+  onReorgSuspicion?(confirmed: boolean): void;
 }
 
 export interface Cursor {
@@ -52,6 +57,8 @@ export interface SyncStepResult {
   cursor: number;
   /** The cursor is at `head - confirmations`. */
   caughtUp: boolean;
+  /** The step held the cursor on answers that contradict each other (read again at the next step). */
+  held?: boolean;
 }
 
 /** Logs one range should bring at most (memory and store transaction size), whatever the event density. */
@@ -63,10 +70,26 @@ const STORE_CHUNK = 2_000;
 /** The range must be read again (the chain moved under it, or it was too large). */
 class RetryRangeError extends Error {}
 
+/** The provider's answers contradict each other (a log index behind its headers): held, retried with a pause. */
+class InconsistentAnswerError extends RetryRangeError {}
+
+/**
+ * Re-reads that must all disagree with a stored block hash before it counts as reorged out, and the pauses before
+ * them: spread over ~2 s so a short burst of wrong answers from one node behind a load balancer is outlasted.
+ */
+const REORG_CONFIRM_DELAYS_MS = [200, 600, 1200];
+
+/** Longest pause after inconsistent answers, between retries of the same range. */
+const MAX_INCONSISTENT_PAUSE_MS = 2000;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export class EventSync {
   readonly sizer: RangeSizer;
   /** Sends what the sync committed to the bus (only while this instance syncs). */
   readonly outbox: OutboxPublisher;
+  /** Consecutive ranges held for inconsistent answers (the pause between retries grows with it). */
+  private inconsistentStreak = 0;
 
   constructor(
     private readonly db: Db,
@@ -110,7 +133,7 @@ export class EventSync {
   async catchUp(maxSteps: number, shouldStop: () => boolean): Promise<SyncStepResult> {
     await this.outbox.publishCommitted();
     let result = await this.step();
-    for (let i = 1; i < maxSteps && !result.caughtUp && !shouldStop(); i++) result = await this.step();
+    for (let i = 1; i < maxSteps && !result.caughtUp && !result.held && !shouldStop(); i++) result = await this.step();
     return result;
   }
 
@@ -122,9 +145,12 @@ export class EventSync {
 
     if (cursor.hash !== null) {
       const onChain = await this.rpc.findBlock(cursor.number);
-      if (onChain === null || onChain.hash !== cursor.hash) {
+      if ((onChain === null || onChain.hash !== cursor.hash) && (await this.reorgConfirmed(cursor, onChain))) {
         await this.rollback(cursor);
         return { head, cursor: (await this.cursor()).number, caughtUp: false };
+      }
+      if (onChain === null || onChain.hash !== cursor.hash) {
+        return { head, cursor: cursor.number, caughtUp: false, held: true };
       }
     }
     if (target <= cursor.number) {
@@ -137,26 +163,90 @@ export class EventSync {
     try {
       await this.syncRange(cursor, from, to, head);
     } catch (err) {
+      if (err instanceof InconsistentAnswerError) {
+        this.inconsistentStreak++;
+        await pause(Math.min(MAX_INCONSISTENT_PAUSE_MS, 100 * 2 ** Math.min(this.inconsistentStreak, 5)));
+        return { head, cursor: cursor.number, caughtUp: false, held: true };
+      }
       if (err instanceof RetryRangeError) {
         this.logger.warn({ from, to }, err.message);
         return { head, cursor: cursor.number, caughtUp: false };
       }
       throw err;
     }
+    this.inconsistentStreak = 0;
     this.hooks.onProgress?.(to, head);
     return { head, cursor: to, caughtUp: to >= target };
   }
 
+  /**
+   * Whether a stored block hash that a read contradicted is really reorged out: the block is read again (from
+   * another endpoint when there is one) a few times, spread over time, and every read must disagree. One flaky read
+   * or a short burst of them (a node behind a load balancer) costs a pause, never a rollback.
+   */
+  private async reorgConfirmed(cursor: Cursor, firstRead: BlockHeader | null): Promise<boolean> {
+    const reads: (string | null)[] = [firstRead?.hash ?? null];
+    let confirmed = true;
+    for (const delay of REORG_CONFIRM_DELAYS_MS) {
+      this.rpc.suspectLastAnswer("eth_getBlockByNumber");
+      await pause(delay);
+      const again = await this.rpc.findBlock(cursor.number);
+      reads.push(again?.hash ?? null);
+      if (again !== null && again.hash === cursor.hash) {
+        confirmed = false;
+        break;
+      }
+    }
+    const byHash = confirmed ? await this.rpc.findBlockByHash(cursor.hash as string).catch(() => undefined) : undefined;
+    this.hooks.onReorgSuspicion?.(confirmed);
+    this.logger.warn(
+      {
+        block: cursor.number,
+        stored: cursor.hash,
+        reads,
+        storedHashKnown: byHash === undefined ? "not asked" : byHash !== null,
+        confirmed,
+      },
+      confirmed ? "reorg confirmed by repeated reads" : "suspected reorg not confirmed: a read disagreed once",
+    );
+    return confirmed;
+  }
+
+  /**
+   * Headers of consecutive `numbers`, re-reading (a few rounds) both ends of every link that does not hold (a
+   * parentHash that is not the previous hash): one bad read (a node of another fork behind a load balancer) must not
+   * cost the whole range. Links still broken are left for {@link checkLinks}: the chain moved, the range is read again.
+   */
+  private async readLinkedHeaders(numbers: number[]): Promise<BlockHeader[]> {
+    const headers = await mapLimit(numbers, 8, (n) => this.rpc.getBlock(n));
+    for (let round = 0; round < 3; round++) {
+      const suspect = new Set<number>();
+      for (let i = 1; i < headers.length; i++) {
+        if (headers[i].parentHash !== headers[i - 1].hash) suspect.add(i - 1).add(i);
+      }
+      if (suspect.size === 0) break;
+      const again = await mapLimit([...suspect], 8, (i) => this.rpc.getBlock(headers[i].number));
+      [...suspect].forEach((i, k) => (headers[i] = again[k]));
+    }
+    return headers;
+  }
+
   private async syncRange(cursor: Cursor, from: number, to: number, head: number): Promise<void> {
-    // The boundary headers are read BEFORE the logs, the headers of blocks with logs after them: every log must sit
-    // in the canonical block of its number, and the range must start on the cursor. A reorg in between either shows
-    // as a log whose block hash differs, or leaves a cursor hash that the next step finds non-canonical.
-    const nearHead = to > head - this.options.reorgWindow;
-    const checkFrom = nearHead && cursor.hash !== null && from > head - this.options.reorgWindow;
-    const boundary = checkFrom && from !== to ? [from, to] : [to];
-    const headers = await mapLimit(boundary, 2, (n) => this.rpc.getBlock(n));
+    // The headers are read BEFORE the logs: every log must sit in the canonical block of its number, and the range
+    // must start on the cursor. A reorg in between either shows as a log whose block hash differs, or leaves a
+    // cursor hash that the next step finds non-canonical. Near the head every header of the range is read: they
+    // must form one chain (so no wrong header is stored), and their blooms prove the log answer complete.
+    const window = head - this.options.reorgWindow;
+    const nearHead = to > window;
+    const checkFrom = nearHead && cursor.hash !== null && from > window;
+    const numbers = new Set<number>([to]);
+    if (nearHead) for (let n = Math.max(from, window + 1); n <= to; n++) numbers.add(n);
+    // The successor of the last block vouches for its hash (its parentHash), when the chain has it already.
+    if (nearHead && to < head) numbers.add(to + 1);
+    const headers = await this.readLinkedHeaders([...numbers].sort((a, b) => a - b));
     const byNumber = new Map(headers.map((h) => [h.number, h]));
-    if (checkFrom) checkLinks([byNumber.get(from) as BlockHeader], cursor);
+    checkLinks(headers, checkFrom && headers[0].number === from ? cursor : null);
+    byNumber.delete(to + 1);
 
     let logs;
     try {
@@ -173,9 +263,7 @@ export class EventSync {
       throw err;
     }
     if (nearHead) {
-      const logBlocks = [...new Set(logs.map((log) => log.blockNumber))].filter(
-        (n) => !byNumber.has(n) && n > head - this.options.reorgWindow,
-      );
+      const logBlocks = [...new Set(logs.map((log) => log.blockNumber))].filter((n) => !byNumber.has(n) && n > window);
       for (const header of await mapLimit(logBlocks, 8, (n) => this.rpc.getBlock(n)))
         byNumber.set(header.number, header);
     }
@@ -185,6 +273,7 @@ export class EventSync {
         throw new RetryRangeError(`block ${log.blockNumber} changed while syncing; retrying`);
       }
     }
+    if (nearHead) await this.checkComplete(logs, [...byNumber.values()]);
     const logCount = logs.length;
 
     const events = logs
@@ -222,6 +311,48 @@ export class EventSync {
     if (fresh.length > 0) this.hooks.onEvents?.(fresh.length);
     this.logger.debug({ from, to, events: events.length, stored: fresh.length }, "range synced");
     await this.outbox.publishCommitted();
+  }
+
+  /**
+   * Proves the log answer complete for the headers read: for a block whose bloom has the contract's bits but no log
+   * in the answer, the block's receipts are read; logs of the contract there mean the range answer was behind (a
+   * lagging log index). A log in a block whose bloom lacks the contract is as wrong. Either
+   * way the cursor stays, the endpoint is set aside, and the range is read again after a pause.
+   */
+  private async checkComplete(logs: readonly RpcLog[], headers: readonly BlockHeader[]): Promise<void> {
+    const withLogs = new Set(logs.map((log) => log.blockNumber));
+    const address = this.options.address;
+    for (const header of headers) {
+      if (header.logsBloom === undefined) continue;
+      const hit = bloomMayContain(header.logsBloom, address);
+      let problem: string | undefined;
+      let byHash: RpcLog[] | string | undefined;
+      if (!hit && withLogs.has(header.number)) problem = "logs in a block whose bloom lacks the contract";
+      else if (hit && !withLogs.has(header.number)) {
+        // The receipts, not the log index, say whether the contract logged there (blooms of busy blocks are full of
+        // other contracts' bits: most hits are false positives).
+        byHash = await this.rpc
+          .logsFromReceipts(address, header.hash)
+          .catch((err: unknown) => `error: ${(err as Error).message}`);
+        if (typeof byHash === "string" || byHash.length > 0)
+          problem = "the receipts have logs of the contract, the range answer none";
+      }
+      if (problem === undefined) continue;
+      const endpoint = this.rpc.suspectLastAnswer("eth_getLogs");
+      this.hooks.onInconsistentLogs?.(header.number);
+      this.logger.warn(
+        {
+          block: header.number,
+          hash: header.hash,
+          bloomHasContract: hit,
+          rangeAnswerLogs: logs.filter((log) => log.blockNumber === header.number).length,
+          receiptLogs: typeof byHash === "string" ? byHash : byHash?.length,
+          endpoint,
+        },
+        `inconsistent eth_getLogs answer (${problem}): cursor held, range read again`,
+      );
+      throw new InconsistentAnswerError(problem);
+    }
   }
 
   /** Finds the newest stored block still on the chain and rolls everything after it back. */

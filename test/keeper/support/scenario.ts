@@ -12,12 +12,16 @@ export interface ScenarioOptions {
   subscriptions: number;
   /** [no faults] the proxy still records every raw transaction. */
   faults?: FaultPolicy;
+  /** More endpoints (each a proxy with its own faults) after the first: the keeper gets them all in rpc.urls. */
+  moreEndpoints?: FaultPolicy[];
   /** Extra keeper config fields. */
   config?: Record<string, unknown>;
 }
 
 export class Scenario {
   readonly keepers: KeeperProcess[] = [];
+  /** The proxies of `moreEndpoints`, in order. */
+  readonly moreProxies: FaultProxy[] = [];
 
   private constructor(
     readonly chain: TestChain,
@@ -34,7 +38,10 @@ export class Scenario {
     const ids =
       options.subscriptions > 0 ? await subscribeCustomers(chain, deployment, { count: options.subscriptions }) : [];
     const proxy = await FaultProxy.start(chain.url, options.faults ?? { seed: 0 });
+    const more = await Promise.all((options.moreEndpoints ?? []).map((policy) => FaultProxy.start(chain.url, policy)));
     const workspace = new KeeperWorkspace();
+    const rpc = { ...(options.config?.rpc as object | undefined) };
+    const endpoints = more.length > 0 ? { rpc: { ...rpc, urls: [proxy.url, ...more.map((p) => p.url)] } } : {};
     const config = keeperConfig(
       {
         rpcUrl: proxy.url,
@@ -43,9 +50,11 @@ export class Scenario {
         startBlock: deployment.startBlock,
         dataDir: workspace.dataDir,
       },
-      options.config,
+      { ...options.config, ...endpoints },
     );
-    return new Scenario(chain, deployment, ids, proxy, workspace, workspace.writeConfig(config));
+    const scenario = new Scenario(chain, deployment, ids, proxy, workspace, workspace.writeConfig(config));
+    scenario.moreProxies.push(...more);
+    return scenario;
   }
 
   get operator(): string {
@@ -87,19 +96,26 @@ export class Scenario {
   async problems(periods: number): Promise<string[]> {
     return [
       ...chargeProblems(await this.charges(), this.subscriptionIds, periods),
-      ...(await nonceProblems(this.chain, this.operator, this.proxy.transactions)),
+      ...(await nonceProblems(
+        this.chain,
+        this.operator,
+        [this.proxy, ...this.moreProxies].flatMap((p) => p.transactions),
+      )),
     ];
   }
 
-  /** Transactions the proxy saw the operator sign. */
+  /** Transactions the proxies forwarded from the operator, once per forwarding (a re-broadcast counts again). */
   signedByOperator() {
-    return this.proxy.transactions.filter((tx) => tx.from.toLowerCase() === this.operator.toLowerCase());
+    return [this.proxy, ...this.moreProxies]
+      .flatMap((proxy) => proxy.transactions)
+      .filter((tx) => tx.from.toLowerCase() === this.operator.toLowerCase());
   }
 
   /** Kills whatever keeper still runs and removes everything the scenario started. */
   async stop(): Promise<void> {
     for (const keeper of this.keepers) if (keeper.running) await keeper.kill("SIGKILL");
     await this.proxy.close();
+    for (const proxy of this.moreProxies) await proxy.close();
     await this.chain.close();
     this.workspace.remove();
   }

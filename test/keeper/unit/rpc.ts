@@ -34,8 +34,11 @@ describe("Keeper RPC", function () {
       });
     }
 
-    it("uses the -32005 limit code when the message says nothing", function () {
-      expect(classifyRpcError({ message: "limit", code: -32005 })).to.equal("too-many-results");
+    it("takes the -32005 limit code as a rate limit when the message does not speak of results", function () {
+      expect(classifyRpcError({ message: "limit", code: -32005 })).to.equal("rate-limited");
+      expect(classifyRpcError({ message: "query returned more than 10000 results", code: -32005 })).to.equal(
+        "too-many-results",
+      );
     });
   });
 
