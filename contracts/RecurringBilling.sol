@@ -865,7 +865,10 @@ contract RecurringBilling is IOperatorSink, Ownable2Step, ReentrancyGuardTransie
 
         if (status == uint256(Status.None)) {
             if (strict) revert BillingUnknownSubscription(id);
-            return _skip(id, SkipReason.UnknownSubscription);
+            _skip(id, SkipReason.UnknownSubscription);
+            // Nobody but an operator is entitled to it: a batch of refs that exist nowhere is no more an operator's
+            // work than a batch of others' subscriptions ({chargeMany} reverts BillingNotAnOperator for either).
+            return callerIsOperator ? Outcome.NotCharged : Outcome.Unauthorized;
         }
         uint256 merchantId = uint32(word >> _SUB_MERCHANT_ID);
         Merchant storage merchant = _merchants[merchantId];

@@ -1270,19 +1270,26 @@ describe("RecurringBilling", function () {
       await expect(billing.connect(outsider).chargeMany(refs))
         .to.be.revertedWithCustomError(billing, "BillingNotAnOperator")
         .withArgs(outsider.address);
-      // Exact behaviour: only items that exist and that the caller may not charge count against it; an unknown ref
-      // is skipped as unknown (for anyone), so a batch with one is not refused, and still moves nothing.
+      // An unknown ref is no more the outsider's than the others': a batch of them is refused as a whole too.
       const unknown = withTerms(refs[0], { id: 99n });
-      const tx = billing.connect(outsider).chargeMany([unknown, ...refs]);
-      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(99n, SkipReason.UnknownSubscription);
-      for (const ref of refs) {
-        await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(ref.id, SkipReason.Unauthorized);
-      }
-      await expect(tx).not.to.emit(billing, "Charged");
+      await expect(billing.connect(outsider).chargeMany([unknown, ...refs]))
+        .to.be.revertedWithCustomError(billing, "BillingNotAnOperator")
+        .withArgs(outsider.address);
+      await expect(billing.connect(outsider).chargeMany([unknown]))
+        .to.be.revertedWithCustomError(billing, "BillingNotAnOperator")
+        .withArgs(outsider.address);
       for (const customer of customers) {
         expect(await token.balanceOf(customer.address)).to.equal(CUSTOMER_FUNDS - AMOUNT);
       }
       expect(await token.balanceOf(beneficiary.address)).to.equal(3n * AMOUNT);
+    });
+
+    it("skips an unknown ref in a customer's batch and still settles the customer's own item", async function () {
+      const { billing, token, customer, beneficiary, ref, refs } = await loadFixture(dueFixture);
+      const unknown = withTerms(refs[0], { id: 99n });
+      const tx = billing.connect(customer).chargeMany([unknown, ref]);
+      await expect(tx).to.emit(billing, "ChargeSkipped").withArgs(99n, SkipReason.UnknownSubscription);
+      await expect(tx).to.changeTokenBalances(ethers, token, [customer, beneficiary], [-AMOUNT, AMOUNT]);
     });
 
     it("lapses a past-due subscription beyond the grace period", async function () {
