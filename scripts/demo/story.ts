@@ -32,6 +32,11 @@ export interface DemoOptions {
   months: number;
   incidentAfterMonth: number;
   keeperLogLevel: "silent" | "error" | "warn" | "info";
+  /**
+   * [undefined: no console] Called once the story is told, with the billing console's URL while the last keeper
+   * still runs; the keeper stops when the returned promise settles (`--serve` waits for Ctrl-C there).
+   */
+  onConsole?: (url: string) => Promise<void>;
 }
 
 export const DEFAULT_DEMO_OPTIONS: DemoOptions = {
@@ -188,6 +193,8 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
       store: { dataDir },
       signer: { type: "env", variable: "KEEPER_PRIVATE_KEY" },
       metrics: { port: 0 },
+      // The billing console on a free loopback port: the story's charges, failures and revenue as a web page.
+      ...(options.onConsole ? { console: { port: 0 } } : {}),
       logLevel: options.keeperLogLevel,
     });
     const keeper = new Keeper({
@@ -340,13 +347,14 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
     await monthReport(incidentBlock);
     narrator.check("the month that came due during the incident was charged by the new key", caughtUp);
     while (month < options.months) await billMonth();
+
+    // ---------------------------------------------------------------- 7. summary
+    await summarize({ chain, billing, token, merchants, customers, startBlock, rotation: execution! }, narrator);
+    if (options.onConsole && keeper.consoleUrl) await options.onConsole(keeper.consoleUrl);
   } finally {
     await keeper.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
-
-  // ---------------------------------------------------------------- 7. summary
-  await summarize({ chain, billing, token, merchants, customers, startBlock, rotation: execution! }, narrator);
 }
 
 interface SummaryInput {
