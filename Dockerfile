@@ -20,6 +20,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts
 COPY --from=build /app/dist/keeper.mjs ./dist/keeper.mjs
+COPY --from=build /app/dist/static ./dist/static
 USER node
 VOLUME ["/data"]
 EXPOSE 9464

@@ -1,7 +1,7 @@
 // Bundles the keeper CLI into dist/keeper.mjs for production: our code and the contract ABIs (from the TypeChain
 // factories `hardhat build` generates) in one file; runtime dependencies stay in node_modules (`npm ci --omit=dev`).
-// Nothing from Hardhat is needed at run time.
-import { chmodSync } from "node:fs";
+// Nothing from Hardhat is needed at run time. The billing console's static page is copied to dist/static.
+import { chmodSync, cpSync, rmSync } from "node:fs";
 import path from "node:path";
 
 import { build } from "esbuild";
@@ -25,5 +25,8 @@ const result = await build({
   logLevel: "warning",
 });
 chmodSync(outfile, 0o755);
+// The billing console's page, next to the bundle where its server looks for it (`./static/` of the module).
+rmSync(path.join(root, "dist/static"), { recursive: true, force: true });
+cpSync(path.join(root, "keeper/src/console/static"), path.join(root, "dist/static"), { recursive: true });
 const bytes = result.metafile.outputs[path.relative(process.cwd(), outfile)]?.bytes;
 console.log(`built ${path.relative(root, outfile)}${bytes === undefined ? "" : ` (${Math.round(bytes / 1024)} KiB)`}`);

@@ -106,6 +106,8 @@ describe("Dockerfile (its steps, performed without Docker)", function () {
       }
     }
     expect(entrypoint).to.deep.equal(["node", "dist/keeper.mjs"]);
+    // The billing console's page ships next to the bundle, where its server looks for it.
+    expect(existsSync(path.join(app, "dist/static/index.html")), "dist/static/index.html").to.equal(true);
     // Production dependencies only: no Hardhat, no TypeScript, no compiler.
     for (const dev of ["hardhat", "typescript", "solc", "esbuild"]) {
       expect(existsSync(path.join(app, "node_modules", dev)), dev).to.equal(false);
