@@ -285,7 +285,7 @@ export type KeeperConfig = z.output<typeof configSchema>;
 export type SignerConfig = KeeperConfig["signer"];
 
 // Fields whose value may carry a secret are never echoed back.
-const SECRET_PATHS = new Set(["store.postgresUrl", "rpcUrl", "bus.rabbitmqUrl", "rpc.urls"]);
+const SECRET_PATHS = new Set(["store.postgresUrl", "rpcUrl", "bus.rabbitmqUrl", "rpc.urls", "console.token"]);
 
 function describeValue(root: unknown, pathParts: (string | number)[]): string {
   const key = pathParts.join(".");

@@ -54,6 +54,22 @@ describe("Keeper config", function () {
       ]);
     });
 
+    it("keeps the billing console off by default, and refuses it beyond loopback without a token", function () {
+      expect(parseConfig(minimal).console).to.deep.equal({ host: "127.0.0.1" });
+      expect(parseConfig({ ...minimal, console: { port: 0 } }).console).to.deep.equal({ host: "127.0.0.1", port: 0 });
+      expect(issuesOf(() => parseConfig({ ...minimal, console: { host: "0.0.0.0", port: 9465 } }))).to.deep.equal([
+        "console.token: a console reachable from other machines needs a token (console.token or KEEPER_CONSOLE_TOKEN)",
+      ]);
+      expect(issuesOf(() => parseConfig({ ...minimal, console: { port: 9465, token: "short" } }))).to.deep.equal([
+        "console.token: expected at least 16 characters (a bearer token the API requires)",
+      ]);
+      const fromEnv = applyEnvOverrides(
+        { ...minimal },
+        { KEEPER_CONSOLE_PORT: "9465", KEEPER_CONSOLE_HOST: "0.0.0.0", KEEPER_CONSOLE_TOKEN: "a-long-enough-token" },
+      );
+      expect(parseConfig(fromEnv).console).to.deep.equal({ host: "0.0.0.0", port: 9465, token: "a-long-enough-token" });
+    });
+
     it("fills the quarantine back-off defaults and names a wrong or inconsistent one", function () {
       expect(parseConfig(minimal).quarantine).to.deep.equal({ retrySeconds: 3600, maxRetrySeconds: 604_800 });
       expect(
