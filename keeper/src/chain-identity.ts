@@ -24,24 +24,47 @@ export function startOverHint(store: { dataDir: string } | { postgresUrl: string
   return "use a new store";
 }
 
+/** Re-reads of a genesis hash that disagrees with the store, and their spacing: one bad answer proves nothing. */
+const CONFIRM_READS = 3;
+const CONFIRM_PAUSE_MS = 700;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
- * Records the genesis hash on first use, then checks it: throws {@link ChainResetError} when the node serves another
- * chain than the store's. (A head below the synced block proves nothing: a lagging load-balanced endpoint shows it.)
+ * Records the genesis hash on first use (once two reads agree), then checks it: throws {@link ChainResetError} when
+ * the node serves another chain than the store's. A genesis that differs is read again {@link CONFIRM_READS} times
+ * over about two seconds and must differ every time: a load-balanced provider's single wrong header (a node behind
+ * the balancer, a crossed answer) must not stop the keeper. (A head below the synced block proves nothing either: a
+ * lagging endpoint shows it.)
  */
-export async function checkChainIdentity(db: Db, rpc: RpcClient, dataHint: string): Promise<void> {
-  const genesis = (await rpc.getBlock(0)).hash.toLowerCase();
+export async function checkChainIdentity(
+  db: Db,
+  rpc: Pick<RpcClient, "getBlock">,
+  dataHint: string,
+  pauseMs = CONFIRM_PAUSE_MS,
+): Promise<void> {
+  const read = async () => (await rpc.getBlock(0)).hash.toLowerCase();
+  const genesis = await read();
   const rows = await db.query<{ value: string }>("SELECT value FROM meta WHERE key = $1", [GENESIS_KEY]);
   if (rows.length === 0) {
+    // Recorded only when a second read agrees; otherwise the next check records it.
+    if ((await read()) !== genesis) return;
     await db.query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [
       GENESIS_KEY,
       genesis,
     ]);
-  } else if (rows[0].value !== genesis) {
-    throw new ChainResetError(
-      `the node's genesis block is ${genesis}, the store was built on a chain whose genesis is ${rows[0].value}`,
-      dataHint,
-    );
+    return;
   }
+  const stored = rows[0].value;
+  if (genesis === stored) return;
+  for (let i = 0; i < CONFIRM_READS; i++) {
+    await sleep(pauseMs);
+    if ((await read()) === stored) return;
+  }
+  throw new ChainResetError(
+    `the node's genesis block is ${genesis}, the store was built on a chain whose genesis is ${stored}`,
+    dataHint,
+  );
 }
 
 /**

@@ -102,6 +102,8 @@ export const toHex = (value: bigint | number) => `0x${value.toString(16)}`;
 const TRANSIENT: ReadonlySet<RpcErrorKind> = new Set(["unreachable", "other", "malformed", "rate-limited", "timeout"]);
 /** Attempts a rate-limited call gets beyond `retries`, so a provider's short window is waited out, not failed. */
 const RATE_LIMIT_EXTRA_ATTEMPTS = 3;
+/** Background attempts to give a signed transaction to an endpoint that missed its broadcast. */
+const REBROADCAST_ATTEMPTS = 3;
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
 async function mapLimitInternal<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -464,11 +466,34 @@ export class RpcClient {
       }),
     );
     const accepted = outcomes.find((o): o is string => typeof o === "string");
-    if (accepted !== undefined) return accepted;
+    if (accepted !== undefined) {
+      // Every endpoint should hold the transaction (the one that mines it may be any): one that was rate-limited or
+      // unreachable gets it again in the background once its pause is over.
+      outcomes.forEach((outcome, index) => {
+        if (outcome instanceof RpcError && TRANSIENT.has(outcome.kind)) {
+          void this.rebroadcast(this.pool.endpoints[index], raw);
+        }
+      });
+      return accepted;
+    }
     const errors = outcomes as RpcError[];
     const verdict = errors.find((e) => !TRANSIENT.has(e.kind));
     if (verdict) throw verdict;
     return this.get("eth_sendRawTransaction", [raw], hash32);
+  }
+
+  /** Sends `raw` to one endpoint again, a few times, after its pause; gives up quietly (it is a copy, not the send). */
+  private async rebroadcast(endpoint: Endpoint, raw: string): Promise<void> {
+    for (let attempt = 1; attempt <= REBROADCAST_ATTEMPTS; attempt++) {
+      const wait = Math.max(endpoint.pausedUntil - Date.now(), 300 * attempt);
+      await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      try {
+        await this.requestOnce(endpoint, "eth_sendRawTransaction", [raw]);
+        return;
+      } catch (err) {
+        if (!(err instanceof RpcError) || !TRANSIENT.has(err.kind)) return;
+      }
+    }
   }
 
   /** The receipt, or null while the transaction is not mined. */
