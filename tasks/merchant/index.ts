@@ -93,6 +93,11 @@ export const merchantTasks: TaskDefinition[] = [
       description: "active, past-due, cancelled, lapsed or completed",
       defaultValue: "",
     })
+    .addOption({
+      name: "store",
+      description: "Read from the keeper's PostgreSQL store (URL; default KEEPER_POSTGRES_URL) instead of the chain",
+      defaultValue: "",
+    })
     .addOption({ name: "limit", description: "Rows per page (1-1000)", defaultValue: "50" })
     .addOption({ name: "offset", description: "Rows to skip", defaultValue: "0" })
     .addOption(fromBlock)

@@ -3,7 +3,7 @@
 import hre, { network } from "hardhat";
 
 export const connection = await network.getOrCreate();
-export const { ethers, networkHelpers } = connection;
+export const { ethers, networkHelpers, provider } = connection;
 
 export type TaskResult = { success: boolean; value?: unknown; error?: Error; output: string };
 

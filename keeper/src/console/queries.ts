@@ -1,6 +1,6 @@
 // The console's read model: bounded queries over the keeper's store, shared by the HTTP API and anything else that
 // reads the store (tasks, tests). Amounts are base-unit decimal strings; times are chain seconds.
-import { type Db, toNumber } from "../store/db.js";
+import { type Db, toBigInt, toNumber } from "../store/db.js";
 
 /** Subscription statuses as the store spells them. */
 export const STORE_STATUSES = ["active", "past_due", "cancelled", "lapsed", "completed"] as const;
@@ -173,4 +173,58 @@ export async function quarantined(db: Db, limit: number) {
     retryAt: toNumber(row.retry_at),
     reason: row.reason,
   }));
+}
+
+/** The subscription columns a listing shows, with the terms the contract copied at subscribe. */
+export interface StoredSubscription {
+  id: bigint;
+  merchantId: bigint;
+  planId: bigint;
+  customer: string;
+  token: string;
+  amount: bigint;
+  period: bigint;
+  maxCharges: bigint;
+  maxBacklog: bigint;
+  status: StoreStatus;
+  nextChargeAt: bigint;
+  paidPeriods: bigint;
+}
+
+/**
+ * One page of subscriptions filtered by merchant, customer and status, by id, and how many match: what
+ * `subscriptions:list --store` reads instead of the chain's events.
+ */
+export async function filteredSubscriptions(
+  db: Db,
+  filter: { merchantId?: bigint; customer?: string; status?: StoreStatus; limit: number; offset: number },
+): Promise<{ total: number; rows: StoredSubscription[] }> {
+  const where =
+    "($1::bigint IS NULL OR merchant_id = $1) AND ($2::text IS NULL OR customer = $2) AND ($3::text IS NULL OR status = $3)";
+  const params = [filter.merchantId?.toString() ?? null, filter.customer?.toLowerCase() ?? null, filter.status ?? null];
+  const [rows, total] = await Promise.all([
+    db.query<Record<string, unknown>>(
+      `SELECT id, merchant_id, plan_id, customer, token, amount::text AS amount, period, max_charges, max_backlog, status,
+              next_charge_at, charge_count FROM subscriptions WHERE ${where} ORDER BY id LIMIT $4 OFFSET $5`,
+      [...params, filter.limit, filter.offset],
+    ),
+    db.query<{ count: unknown }>(`SELECT count(*) AS count FROM subscriptions WHERE ${where}`, params),
+  ]);
+  return {
+    total: toNumber(total[0].count),
+    rows: rows.map((row) => ({
+      id: toBigInt(row.id),
+      merchantId: toBigInt(row.merchant_id),
+      planId: toBigInt(row.plan_id),
+      customer: String(row.customer),
+      token: String(row.token),
+      amount: toBigInt(row.amount),
+      period: toBigInt(row.period),
+      maxCharges: toBigInt(row.max_charges),
+      maxBacklog: toBigInt(row.max_backlog),
+      status: row.status as StoreStatus,
+      nextChargeAt: toBigInt(row.next_charge_at),
+      paidPeriods: toBigInt(row.charge_count),
+    })),
+  };
 }

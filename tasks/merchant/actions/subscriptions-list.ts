@@ -4,6 +4,7 @@ import { parseAddress } from "../../safe/lib/addresses.js";
 import { type CommonArgs, openBilling, runMerchantTask } from "../lib/context.js";
 import { formatDuration, formatTime, parseChoice, parseInteger } from "../lib/parse.js";
 import { STATUSES, listSubscriptions } from "../lib/reads.js";
+import { listSubscriptionsFromStore } from "../lib/store.js";
 
 /** Most rows one call returns; a page beyond needs `--offset`. */
 export const MAX_LIMIT = 1_000;
@@ -15,6 +16,7 @@ interface Args extends CommonArgs {
   limit: string;
   offset: string;
   fromBlock: string;
+  store: string;
 }
 
 /** `subscriptions:list`: one page of subscriptions by merchant, customer and status, with the next due time. */
@@ -30,8 +32,12 @@ export default async function subscriptionsList(args: Args, hre: HardhatRuntimeE
       const fromBlock =
         args.fromBlock === "" ? undefined : Number(parseInteger(args.fromBlock, "--from-block", 0n, 2n ** 53n));
       const context = await openBilling(hre, args.billing);
-      const page = await listSubscriptions(context, { merchantId, customer, status, limit, offset, fromBlock });
-      return { total: page.total, offset, limit, subscriptions: page.rows };
+      const store = args.store !== "" ? args.store : process.env.KEEPER_POSTGRES_URL;
+      const page =
+        store !== undefined && store !== ""
+          ? await listSubscriptionsFromStore(context, store, { merchantId, customer, status, limit, offset })
+          : await listSubscriptions(context, { merchantId, customer, status, limit, offset, fromBlock });
+      return { total: page.total, offset, limit, source: store ? "keeper store" : "chain", subscriptions: page.rows };
     },
     (page) => {
       if (page.subscriptions.length === 0) return console.log(`No subscriptions (of ${page.total} matching).`);
