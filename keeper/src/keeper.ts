@@ -22,6 +22,7 @@ import { bindStore, type Db, migrate, openDb, PostgresDb } from "./store/index.j
 import { lockStore, type StoreLock } from "./store/lock.js";
 import { restrictTree } from "./store/permissions.js";
 import { billingInterface } from "./sync/decode.js";
+import { SubscriptionCountCheck } from "./sync/count-check.js";
 import { EventSync } from "./sync/event-sync.js";
 import { TxManager } from "./tx-manager.js";
 
@@ -119,6 +120,7 @@ export class Keeper {
   private scheduler?: Scheduler;
   private metricsServer?: { url: string; close(): Promise<void> };
   private consoleServer?: { url: string; close(): Promise<void> };
+  private countCheck?: SubscriptionCountCheck;
   private loop?: Promise<void>;
   private lastSuccessAt = 0;
   private lastError?: string;
@@ -243,6 +245,9 @@ export class Keeper {
       this.busInstance = bus;
     }
 
+    this.countCheck = new SubscriptionCountCheck(this.db, this.rpc, config.billingAddress, this.logger, (check) =>
+      this.metrics.subscriptionGap.set(check.onChain - check.stored),
+    );
     this.sync = new EventSync(
       this.db,
       this.rpc,
@@ -481,6 +486,7 @@ export class Keeper {
     await leases.renewInFlight();
     await (this.txManager as TxManager).tick();
     if (result.caughtUp && !this.stopped) await (this.scheduler as Scheduler).tick(result.cursor, () => this.stopped);
+    if (result.caughtUp && !following) await this.countCheck?.maybeCheck(result.cursor);
     await this.checkBalance();
     // A follower waits for the leader at the normal pace instead of spinning.
     return !following && !result.caughtUp;

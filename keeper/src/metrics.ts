@@ -97,6 +97,10 @@ export class KeeperMetrics {
     "keeper_sync_inconsistent_answers_total",
     "eth_getLogs answers that contradicted the block headers (lagging log index): range held and read again",
   );
+  readonly subscriptionGap = this.gauge(
+    "keeper_store_subscription_gap",
+    "Subscriptions the contract counted at the synced block minus those in the store (0 when the sync missed none)",
+  );
   readonly reorgSuspicions = new Counter({
     name: "keeper_reorg_suspicions_total",
     help: "Stored block hashes a read contradicted, by whether re-reads confirmed the reorg",
