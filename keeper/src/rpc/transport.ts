@@ -64,12 +64,20 @@ export class HttpTransport implements Transport {
   async request(method: string, params: unknown[]): Promise<unknown> {
     const id = nextId++;
     let response: Response;
-    try {
-      response = await fetch(this.url, {
+    const post = () =>
+      fetch(this.url, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ jsonrpc: "2.0", id, method, params }),
         signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    try {
+      // A kept-alive connection the server closed while this process was busy (the embedded store's first open
+      // blocks the event loop for seconds) fails the next request at once: one immediate retry on a new connection,
+      // so a healthy node is not counted as unreachable.
+      response = await post().catch((err: unknown) => {
+        if (!isStaleConnection(err)) throw err;
+        return post();
       });
     } catch (err) {
       const kind = (err as Error).name === "TimeoutError" ? "timeout" : classifyRpcError(err);
@@ -152,4 +160,15 @@ export class ProviderTransport implements Transport {
       );
     }
   }
+}
+
+/** Whether `err` is a kept-alive socket closed under the request (not a refused connection, not a timeout). */
+export function isStaleConnection(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return (
+    cause?.code === "UND_ERR_SOCKET" ||
+    cause?.code === "ECONNRESET" ||
+    cause?.code === "EPIPE" ||
+    /other side closed/i.test(cause?.message ?? "")
+  );
 }
