@@ -350,10 +350,30 @@ export async function runDemo(connection: NetworkConnection, narrator: Narrator,
 
     // ---------------------------------------------------------------- 7. summary
     await summarize({ chain, billing, token, merchants, customers, startBlock, rotation: execution! }, narrator);
-    if (options.onConsole && keeper.consoleUrl) await options.onConsole(keeper.consoleUrl);
+    if (options.onConsole && keeper.consoleUrl) {
+      // The keeper's store trails the head by its confirmations: one more block, then wait until it holds the story's
+      // last block, so the console shows every charge the summary just counted.
+      const last = await chain.getBlockNumber();
+      await networkHelpers.mine(1);
+      await waitForStoreAt(keeper.consoleUrl, last);
+      await options.onConsole(keeper.consoleUrl);
+    }
   } finally {
     await keeper.stop();
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Polls the billing console until the keeper's store has synced `block` (or fails after 60 s). */
+async function waitForStoreAt(consoleUrl: string, block: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const overview = (await (await fetch(new URL("api/overview", consoleUrl))).json()) as {
+      syncedBlock: number | null;
+    };
+    if ((overview.syncedBlock ?? -1) >= block) return;
+    if (Date.now() > deadline) throw new Error(`the keeper's store did not reach block ${block} within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
