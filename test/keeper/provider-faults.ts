@@ -106,7 +106,11 @@ describe("Keeper (process)", function () {
       expect(injected.crossedIds, "crossed answers").to.be.greaterThan(0);
       expect(injected.rateLimited, "rate limits").to.be.greaterThan(0);
       expect(injected.flakyHeaders, "bad header reads").to.be.greaterThan(0);
-      expect(suspicions, "bad header reads of the synced block were suspected, and not confirmed").to.be.greaterThan(0);
+      // Whether a bad read happens to hit the synced block's check depends on timing; when one does, it must stay a
+      // suspicion (rollbacks are 0 above). unit/guarantees.ts makes that case happen on purpose, one read and a burst.
+      expect(await keeper.metric("keeper_reorg_suspicions_total", { confirmed: "true" }), "confirmed reorgs").to.equal(
+        0,
+      );
     });
 
     it("fails over from an endpoint that is behind or rate-limited, and broadcasts to every endpoint", async function () {
