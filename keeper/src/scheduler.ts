@@ -38,6 +38,30 @@ export async function loadRefs(db: Db, ids: readonly bigint[]): Promise<Subscrip
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
+/**
+ * The first `limit` subscriptions due at `chainNow` by the store's view, oldest due first: not in `inFlight`, not
+ * backing off, not quarantined, merchant not known to be paused. Bounded by `limit` (the partial index
+ * `subscriptions_due` is read in order), so its cost follows the batch, not the number of subscriptions.
+ */
+export async function dueSubscriptionIds(
+  db: Db,
+  chainNow: bigint,
+  inFlight: readonly string[],
+  limit: number,
+): Promise<bigint[]> {
+  // NOT IN over a subquery is a hashed anti-join; `id = ANY(array)` would scan the whole array for every row.
+  const rows = await db.query<{ id: unknown }>(
+    `SELECT s.id FROM subscriptions s
+     WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
+       AND s.id NOT IN (SELECT unnest($2::text[]::bigint[]))
+       AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
+       AND ${notQuarantined(1)}
+     ORDER BY s.next_charge_at, s.id LIMIT $3`,
+    [chainNow.toString(), inFlight, limit],
+  );
+  return rows.map((row) => toBigInt(row.id));
+}
+
 export interface SchedulerOptions {
   billingAddress: string;
   operator: string;
@@ -204,17 +228,7 @@ export class Scheduler {
     if (this.options.leases) {
       return this.options.leases.claimDue({ chainNow, exclude: inFlight.map(BigInt), limit });
     }
-    // NOT IN over a subquery is a hashed anti-join; `id = ANY(array)` would scan the whole array for every row.
-    const rows = await this.db.query<{ id: unknown }>(
-      `SELECT s.id FROM subscriptions s
-       WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
-         AND s.id NOT IN (SELECT unnest($2::text[]::bigint[]))
-         AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
-         AND ${notQuarantined(1)}
-       ORDER BY s.next_charge_at, s.id LIMIT $3`,
-      [chainNow.toString(), inFlight, limit],
-    );
-    return rows.map((row) => toBigInt(row.id));
+    return dueSubscriptionIds(this.db, chainNow, inFlight, limit);
   }
 
   /** `areDue` for every candidate, a chunk per call; falls back to `isDue` per ref on a contract without it. */
