@@ -134,6 +134,11 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 export class Scheduler {
   /** Whether the contract has `areDue` (unknown until the first call). */
   private hasAreDue?: boolean;
+  /**
+   * Items the last sized batch held (the gas budget's cut): a wave reads and checks about that many candidates per
+   * free slot instead of `maxItems`, so its store rows, `areDue` calls and first simulation follow what can be sent.
+   */
+  private lastBatchItems?: number;
 
   constructor(
     private readonly db: Db,
@@ -188,7 +193,7 @@ export class Scheduler {
    */
   private async sendWave(chainNow: bigint, inFlight: string[], slots: number): Promise<number> {
     const { leases } = this.options;
-    const candidates = await this.dueCandidates(chainNow, inFlight, slots * this.options.maxItems);
+    const candidates = await this.dueCandidates(chainNow, inFlight, slots * this.itemsPerBatchHint());
     if (candidates.length === 0) return 0;
     let sentIds: bigint[] = [];
     try {
@@ -218,6 +223,13 @@ export class Scheduler {
       const sentSet = new Set(sentIds);
       await leases?.releaseWork(candidates.filter((id) => !sentSet.has(id)));
     }
+  }
+
+  /** Candidates to read per batch: a quarter above the last batch's size (it may grow), at most `maxItems`. */
+  private itemsPerBatchHint(): number {
+    const { maxItems } = this.options;
+    if (this.lastBatchItems === undefined) return maxItems;
+    return Math.min(maxItems, Math.ceil(this.lastBatchItems * 1.25));
   }
 
   /**
@@ -303,8 +315,11 @@ export class Scheduler {
     const quarantined = new Set<bigint>();
     let rest = due;
     let first: SizedBatch | undefined;
+    const hint = this.itemsPerBatchHint();
+    let offered = 0;
     while (first === undefined && rest.length > 0) {
-      const head = rest.slice(0, this.options.maxItems);
+      const head = rest.slice(0, hint);
+      offered = head.length;
       const sized = await this.sizeBatch(head, chainNow, quarantined);
       if (sized === "failed") return [];
       first = sized;
@@ -312,6 +327,8 @@ export class Scheduler {
       if (first === undefined) rest = rest.slice(head.length);
     }
     if (first === undefined) return [];
+    // A batch the gas budget cut tells the size; a full one that fitted may grow; a short one had fewer due items.
+    if (first.refs.length < offered || offered === hint) this.lastBatchItems = first.refs.length;
     const taken = new Set(first.refs.map((ref) => ref.id));
     const remaining = rest.filter((ref) => !taken.has(ref.id) && !quarantined.has(ref.id));
     const others = chunk(remaining, first.refs.length).slice(0, slots - 1);
