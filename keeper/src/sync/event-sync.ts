@@ -61,8 +61,13 @@ export interface SyncStepResult {
   held?: boolean;
 }
 
-/** Logs one range should bring at most (memory and store transaction size), whatever the event density. */
-const TARGET_LOGS_PER_RANGE = 10_000;
+/**
+ * Logs one range should bring at most (memory and store transaction size), whatever the event density. Each log is
+ * held several times over while a range is stored (JSON answer, parsed log, decoded event, insert parameters, outbox
+ * row), and the keeper's heap keeps its high-water mark: 2,500 logs cost a few tens of MiB, and more requests cost
+ * the sync little.
+ */
+const TARGET_LOGS_PER_RANGE = 2_500;
 
 /** An answer with more logs than this many times the target is dropped and read again in smaller ranges. */
 const TOO_DENSE_FACTOR = 2;
