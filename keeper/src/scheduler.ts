@@ -38,6 +38,30 @@ export async function loadRefs(db: Db, ids: readonly bigint[]): Promise<Subscrip
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
+/**
+ * The first `limit` subscriptions due at `chainNow` by the store's view, oldest due first: not in `inFlight`, not
+ * backing off, not quarantined, merchant not known to be paused. Bounded by `limit` (the partial index
+ * `subscriptions_due` is read in order), so its cost follows the batch, not the number of subscriptions.
+ */
+export async function dueSubscriptionIds(
+  db: Db,
+  chainNow: bigint,
+  inFlight: readonly string[],
+  limit: number,
+): Promise<bigint[]> {
+  // NOT IN over a subquery is a hashed anti-join; `id = ANY(array)` would scan the whole array for every row.
+  const rows = await db.query<{ id: unknown }>(
+    `SELECT s.id FROM subscriptions s
+     WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
+       AND s.id NOT IN (SELECT unnest($2::text[]::bigint[]))
+       AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
+       AND ${notQuarantined(1)}
+     ORDER BY s.next_charge_at, s.id LIMIT $3`,
+    [chainNow.toString(), inFlight, limit],
+  );
+  return rows.map((row) => toBigInt(row.id));
+}
+
 export interface SchedulerOptions {
   billingAddress: string;
   operator: string;
@@ -110,6 +134,11 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 export class Scheduler {
   /** Whether the contract has `areDue` (unknown until the first call). */
   private hasAreDue?: boolean;
+  /**
+   * Items the last sized batch held (the gas budget's cut): a wave reads and checks about that many candidates per
+   * free slot instead of `maxItems`, so its store rows, `areDue` calls and first simulation follow what can be sent.
+   */
+  private lastBatchItems?: number;
 
   constructor(
     private readonly db: Db,
@@ -164,7 +193,7 @@ export class Scheduler {
    */
   private async sendWave(chainNow: bigint, inFlight: string[], slots: number): Promise<number> {
     const { leases } = this.options;
-    const candidates = await this.dueCandidates(chainNow, inFlight, slots * this.options.maxItems);
+    const candidates = await this.dueCandidates(chainNow, inFlight, slots * this.itemsPerBatchHint());
     if (candidates.length === 0) return 0;
     let sentIds: bigint[] = [];
     try {
@@ -196,6 +225,13 @@ export class Scheduler {
     }
   }
 
+  /** Candidates to read per batch: a quarter above the last batch's size (it may grow), at most `maxItems`. */
+  private itemsPerBatchHint(): number {
+    const { maxItems } = this.options;
+    if (this.lastBatchItems === undefined) return maxItems;
+    return Math.min(maxItems, Math.ceil(this.lastBatchItems * 1.25));
+  }
+
   /**
    * Due by the store's view (chain time), not in flight, not quarantined, merchant not known to be paused; claimed
    * with leases.
@@ -204,17 +240,7 @@ export class Scheduler {
     if (this.options.leases) {
       return this.options.leases.claimDue({ chainNow, exclude: inFlight.map(BigInt), limit });
     }
-    // NOT IN over a subquery is a hashed anti-join; `id = ANY(array)` would scan the whole array for every row.
-    const rows = await this.db.query<{ id: unknown }>(
-      `SELECT s.id FROM subscriptions s
-       WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
-         AND s.id NOT IN (SELECT unnest($2::text[]::bigint[]))
-         AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
-         AND ${notQuarantined(1)}
-       ORDER BY s.next_charge_at, s.id LIMIT $3`,
-      [chainNow.toString(), inFlight, limit],
-    );
-    return rows.map((row) => toBigInt(row.id));
+    return dueSubscriptionIds(this.db, chainNow, inFlight, limit);
   }
 
   /** `areDue` for every candidate, a chunk per call; falls back to `isDue` per ref on a contract without it. */
@@ -289,8 +315,11 @@ export class Scheduler {
     const quarantined = new Set<bigint>();
     let rest = due;
     let first: SizedBatch | undefined;
+    const hint = this.itemsPerBatchHint();
+    let offered = 0;
     while (first === undefined && rest.length > 0) {
-      const head = rest.slice(0, this.options.maxItems);
+      const head = rest.slice(0, hint);
+      offered = head.length;
       const sized = await this.sizeBatch(head, chainNow, quarantined);
       if (sized === "failed") return [];
       first = sized;
@@ -298,6 +327,8 @@ export class Scheduler {
       if (first === undefined) rest = rest.slice(head.length);
     }
     if (first === undefined) return [];
+    // A batch the gas budget cut tells the size; a full one that fitted may grow; a short one had fewer due items.
+    if (first.refs.length < offered || offered === hint) this.lastBatchItems = first.refs.length;
     const taken = new Set(first.refs.map((ref) => ref.id));
     const remaining = rest.filter((ref) => !taken.has(ref.id) && !quarantined.has(ref.id));
     const others = chunk(remaining, first.refs.length).slice(0, slots - 1);

@@ -1,10 +1,12 @@
 // `npm run bench:keeper`: the keeper against simple baselines, side by side, on local in-process chains.
 //   (1) charging N due subscriptions: keeper vs a naive loop (one `charge`, wait, next), wall time and blocks used;
 //   (2) sync throughput: keeper events/s vs raw eth_getLogs over the same range;
-//   (3) peak RSS of the keeper with 100,000 subscriptions indexed.
+//   (3) scale (keeper-scale.ts): BENCH_SUBS subscriptions (100,000; 1,000,000 for the closing note) on the embedded
+//       store and on PostgreSQL: peak RSS, store size, sync vs raw, due query per block, CPU per 1,000 charges.
 // Figures, not pass/fail tests: each line says the target and whether this run met it.
-// Sizes can be lowered for a quick look: BENCH_SUBSCRIPTIONS, BENCH_NAIVE_SAMPLE, BENCH_INDEXED, BENCH_BLOCK_MS.
-import { readFileSync, writeFileSync } from "node:fs";
+// Sizes can be lowered for a quick look: BENCH_SUBSCRIPTIONS, BENCH_NAIVE_SAMPLE, BENCH_SUBS, BENCH_BLOCK_MS;
+// BENCH_SECTIONS=charging,sync,scale (the default: all) runs only some.
+import { writeFileSync } from "node:fs";
 
 import { Contract, JsonRpcProvider } from "ethers";
 
@@ -20,10 +22,11 @@ import {
 import { TestChain } from "../../test/keeper/support/chain.js";
 import { chargedEvents } from "../../test/keeper/support/chain-evidence.js";
 import { KeeperProcess, KeeperWorkspace, keeperConfig } from "../../test/keeper/support/keeper-process.js";
+import { benchScale } from "./keeper-scale.js";
 
 const SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? 10_000);
 const NAIVE_SAMPLE = Number(process.env.BENCH_NAIVE_SAMPLE ?? 150);
-const INDEXED = Number(process.env.BENCH_INDEXED ?? 100_000);
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? "charging,sync,scale").split(",").map((s) => s.trim()));
 const BLOCK_MS = Number(process.env.BENCH_BLOCK_MS ?? 200);
 const BLOCK_GAS_LIMIT = 30_000_000n;
 const CONFIRMATIONS = 2;
@@ -60,13 +63,6 @@ function startKeeper(chain: TestChain, deployment: BillingDeployment, workspace:
 
 async function waitForStart(keeper: KeeperProcess) {
   await keeper.waitForStart(60_000);
-}
-
-/** Peak resident set size of a process, from the kernel's high-water mark. */
-function peakRssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kib = Number(/VmHWM:\s+(\d+)\s+kB/.exec(status)?.[1]);
-  return kib / 1024;
 }
 
 async function gasUsed(chain: TestChain, hashes: Iterable<string>): Promise<bigint> {
@@ -231,42 +227,13 @@ async function benchSync(chain: TestChain, deployment: BillingDeployment) {
   }
 }
 
-async function benchMemory() {
-  console.log(`\n(3) peak RSS with ${INDEXED} subscriptions indexed`);
-  const chain = await TestChain.start({ automine: false, blockGasLimit: 300_000_000n });
-  const workspace = new KeeperWorkspace();
+if (SECTIONS.has("charging") || SECTIONS.has("sync")) {
+  const { chain, deployment, workspace } = await benchCharging();
   try {
-    const setupStart = Date.now();
-    const deployment = await deployBilling(chain);
-    await subscribeCustomers(chain, deployment, { count: INDEXED, perCustomer: 100 });
-    await chain.mine(CONFIRMATIONS + 1);
-    const head = (await chain.blockNumber()) - CONFIRMATIONS;
-    console.log(`  setup: ${seconds(Date.now() - setupStart)} (${head} blocks)`);
-    await chain.setIntervalMining(BLOCK_MS);
-    const keeper = startKeeper(chain, deployment, workspace);
-    await waitForStart(keeper);
-    const started = Date.now();
-    await keeper.waitForMetric("keeper_synced_block", (block) => block >= head, 30 * 60_000);
-    const syncMs = Date.now() - started;
-    const events = await keeper.metric("keeper_events_synced_total");
-    const peak = peakRssMiB(keeper.pid);
-    await keeper.kill("SIGTERM");
-    table([
-      ["", "events", "sync time", "peak RSS"],
-      ["keeper", String(events), seconds(syncMs), `${peak.toFixed(0)} MiB`],
-    ]);
-    console.log("  target: none set by the issue (informational)");
+    if (SECTIONS.has("sync")) await benchSync(chain, deployment);
   } finally {
     await chain.close();
     workspace.remove();
   }
 }
-
-const { chain, deployment, workspace } = await benchCharging();
-try {
-  await benchSync(chain, deployment);
-} finally {
-  await chain.close();
-  workspace.remove();
-}
-await benchMemory();
+if (SECTIONS.has("scale")) await benchScale();

@@ -61,8 +61,22 @@ export interface SyncStepResult {
   held?: boolean;
 }
 
-/** Logs one range should bring at most (memory and store transaction size), whatever the event density. */
-const TARGET_LOGS_PER_RANGE = 10_000;
+/**
+ * Logs one range should bring at most (memory and store transaction size), whatever the event density. Each log is
+ * held several times over while a range is stored (JSON answer, parsed log, decoded event, insert parameters, outbox
+ * row), and the keeper's heap keeps its high-water mark: 2,500 logs cost a few tens of MiB, and more requests cost
+ * the sync little.
+ */
+const TARGET_LOGS_PER_RANGE = 2_500;
+
+/** An answer with more logs than this many times the target is dropped and read again in smaller ranges. */
+const TOO_DENSE_FACTOR = 2;
+
+/**
+ * Blocks in the first range of a run, before the event density is known: a history can start with blocks full of
+ * events, and one answer of a whole dense stretch is what made memory grow (the range doubles from here).
+ */
+const FIRST_RANGE_BLOCKS = 16;
 
 /** Events per INSERT statement. */
 const STORE_CHUNK = 2_000;
@@ -99,7 +113,8 @@ export class EventSync {
     private readonly logger: Logger,
     private readonly hooks: EventSyncHooks = {},
   ) {
-    this.sizer = new RangeSizer(options.range.min, options.range.max, options.range.initial, TARGET_LOGS_PER_RANGE);
+    const { min, max, initial } = options.range;
+    this.sizer = new RangeSizer(min, max, Math.max(min, Math.min(initial, FIRST_RANGE_BLOCKS)), TARGET_LOGS_PER_RANGE);
     this.outbox = new OutboxPublisher(db, bus, logger, options.outbox, {
       beforeDelete: hooks.beforeCommit,
       onDepth: hooks.onOutboxDepth,
@@ -262,6 +277,14 @@ export class EventSync {
       }
       throw err;
     }
+    const densestBlock = densestBlockLogs(logs);
+    if (logs.length > TOO_DENSE_FACTOR * TARGET_LOGS_PER_RANGE && this.sizer.tooDense(logs.length, densestBlock)) {
+      this.logger.info(
+        { from, to, logs: logs.length, rangeAfter: this.sizer.size },
+        "log range too dense: read smaller",
+      );
+      throw new RetryRangeError("range too dense: retrying with a smaller range");
+    }
     if (nearHead) {
       const logBlocks = [...new Set(logs.map((log) => log.blockNumber))].filter((n) => !byNumber.has(n) && n > window);
       for (const header of await mapLimit(logBlocks, 8, (n) => this.rpc.getBlock(n)))
@@ -307,7 +330,7 @@ export class EventSync {
       await tx.query("DELETE FROM blocks WHERE number < $1", [to - this.options.reorgWindow]);
       return stored;
     });
-    this.sizer.grow(logCount);
+    this.sizer.grow(logCount, densestBlock);
     if (fresh.length > 0) this.hooks.onEvents?.(fresh.length);
     this.logger.debug({ from, to, events: events.length, stored: fresh.length }, "range synced");
     await this.outbox.publishCommitted();
@@ -402,6 +425,18 @@ export class EventSync {
     this.hooks.onReorg?.(depth);
     await this.outbox.publishCommitted();
   }
+}
+
+/** Logs in the block with the most of them. */
+function densestBlockLogs(logs: readonly RpcLog[]): number {
+  const perBlock = new Map<number, number>();
+  let densest = 0;
+  for (const log of logs) {
+    const n = (perBlock.get(log.blockNumber) ?? 0) + 1;
+    perBlock.set(log.blockNumber, n);
+    if (n > densest) densest = n;
+  }
+  return densest;
 }
 
 /** Checks that `headers` form one chain, starting on `cursor` when given. */

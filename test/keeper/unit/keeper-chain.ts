@@ -46,7 +46,14 @@ interface Parts {
 
 async function keeperParts(
   d: Awaited<ReturnType<typeof deploy>>,
-  options: { db?: Db; rpcProvider?: Eip1193Provider; replaceAfterMs?: number; range?: number } = {},
+  options: {
+    db?: Db;
+    rpcProvider?: Eip1193Provider;
+    replaceAfterMs?: number;
+    range?: number;
+    gasBudget?: bigint;
+    maxPendingTxs?: number;
+  } = {},
 ): Promise<Parts> {
   const db = options.db ?? (await PgliteDb.open());
   await migrate(db);
@@ -92,9 +99,9 @@ async function keeperParts(
     {
       billingAddress: d.billingAddress,
       operator: d.operator.address,
-      gasBudget: 8_000_000n,
+      gasBudget: options.gasBudget ?? 8_000_000n,
       maxItems: 200,
-      maxPendingTxs: 4,
+      maxPendingTxs: options.maxPendingTxs ?? 4,
       pastDueRetrySeconds: 3600,
       quarantine: new Quarantine(db, { retrySeconds: 3600, maxRetrySeconds: 86_400 }),
     },
@@ -249,6 +256,33 @@ describe("Keeper against a Hardhat chain", function () {
       const synced = await syncAll(parts);
       expect(await parts.scheduler.tick(synced.cursor)).to.equal(0);
       expect(await chargedIds(d.billingAddress, head + 1)).to.deep.equal([1n, 2n]);
+    });
+
+    it("reads about one batch of candidates per free slot once the gas budget has cut a batch", async function () {
+      const d = await deploy();
+      // The LIMIT of every due-candidates query the scheduler makes.
+      const inner = await PgliteDb.open();
+      const limits: number[] = [];
+      const recording: Db = {
+        query: (sql, params) => {
+          if (/FROM subscriptions s\b[\s\S]*LIMIT \$3/.test(sql)) limits.push(Number(params?.[2]));
+          return inner.query(sql, params);
+        },
+        transaction: (fn) => inner.transaction(fn),
+        close: () => inner.close(),
+      };
+      // A budget below two charges (a batch of one is always allowed), one transaction in flight.
+      const parts = await keeperParts(d, { db: recording, gasBudget: 50_000n, maxPendingTxs: 1 });
+      await syncAll(parts);
+      await networkHelpers.time.increase(PERIOD);
+      const head = await ethers.provider.getBlockNumber();
+      expect(await parts.scheduler.tick(head)).to.equal(1);
+      await parts.txManager.tick();
+      expect(await parts.scheduler.tick(head)).to.equal(1);
+      await parts.txManager.tick();
+      // maxItems while the size is unknown, then the last batch's size and a quarter (1 -> 2), not maxItems again.
+      expect(limits).to.deep.equal([200, 2]);
+      expect(await chargedIds(d.billingAddress, head + 1)).to.have.length(2);
     });
 
     it("sends nothing when the operator is not registered", async function () {

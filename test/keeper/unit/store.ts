@@ -1,9 +1,15 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
 import { expect } from "chai";
 
 import {
   bindStore,
   migrate,
   MIGRATIONS,
+  initPgliteDir,
+  PGLITE_SETTINGS,
   PgliteDb,
   PostgresDb,
   StoreMismatchError,
@@ -53,6 +59,32 @@ describe("Keeper store (PGlite)", function () {
         })
         .catch(() => {});
       expect(await db.query("SELECT * FROM meta")).to.deep.equal([]);
+    });
+  });
+
+  describe("open on a data directory", function () {
+    it("creates the directory in a child process, then opens it with the small-memory settings", async function () {
+      const dir = mkdtempSync(path.join(tmpdir(), "keeper-store-"));
+      const dataDir = path.join(dir, "data");
+      try {
+        await initPgliteDir(dataDir);
+        expect(existsSync(path.join(dataDir, "PG_VERSION"))).to.equal(true);
+        const opened = await PgliteDb.open(dataDir);
+        try {
+          const [{ shared_buffers }] = await opened.query<{ shared_buffers: string }>("SHOW shared_buffers");
+          const [{ work_mem }] = await opened.query<{ work_mem: string }>("SHOW work_mem");
+          expect({ shared_buffers, work_mem }).to.deep.equal(PGLITE_SETTINGS);
+          await migrate(opened);
+        } finally {
+          await opened.close();
+        }
+        // Reopened: the schema is there (the child's initdb ran once, nothing re-initialized it).
+        const again = await PgliteDb.open(dataDir);
+        expect(await migrate(again)).to.deep.equal([]);
+        await again.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

@@ -1,0 +1,386 @@
+// Section (3) of `npm run bench:keeper`: the keeper at scale, on the embedded store and on PostgreSQL in one run.
+// BENCH_SUBS subscriptions (100,000 by default; 1,000,000 for the closing note) are made with real `subscribe`
+// transactions on a local chain, then every one falls due. For each store a fresh keeper syncs from an empty store and
+// charges everything due; the PostgreSQL keeper runs one period later (its sync also reads the first period's
+// charges), each against raw eth_getLogs over its own range. Figures: peak RSS of the keeper process, store size,
+// sync time vs raw, the scheduler's due query for a full block (with one period of history and with a year of it),
+// keeper CPU seconds per 1,000 charges, blocks used vs the minimum the gas limit allows.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+import { JsonRpcProvider } from "ethers";
+import pg from "pg";
+
+import { dueSubscriptionIds } from "../../keeper/src/scheduler.js";
+import { type Db, openDb } from "../../keeper/src/store/index.js";
+import { billingInterface } from "../../keeper/src/sync/decode.js";
+import {
+  type BillingDeployment,
+  MONTH,
+  deployBilling,
+  subscribeCustomers,
+} from "../../test/keeper/support/billing-setup.js";
+import { TestChain } from "../../test/keeper/support/chain.js";
+import {
+  KEY_VARIABLE,
+  KeeperProcess,
+  KeeperWorkspace,
+  keeperConfig,
+} from "../../test/keeper/support/keeper-process.js";
+
+const SUBS = Number(process.env.BENCH_SUBS ?? 100_000);
+const BLOCK_MS = Number(process.env.BENCH_BLOCK_MS ?? 200);
+const BLOCK_GAS_LIMIT = 30_000_000n;
+const CONFIRMATIONS = 2;
+const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+/** chargeMany gas per item (npm run bench:gas): a full block's worth of due items for the due-query timing. */
+const GAS_PER_ITEM = 23_249n;
+const FULL_BLOCK_ITEMS = Number(BLOCK_GAS_LIMIT / GAS_PER_ITEM);
+/** Blocks per raw eth_getLogs request: at most ~32,000 logs with full blocks of charges. */
+const RAW_PAGE_BLOCKS = 25;
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const NODE = path.join(ROOT, "node_modules/.bin/node");
+const KEEPER_BUNDLE = path.join(ROOT, "dist/keeper.mjs");
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const verdict = (met: boolean) => (met ? "PASS" : "FAIL");
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+
+function table(rows: string[][]) {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  for (const row of rows) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i])).join("  ")}`);
+}
+
+/** Peak resident set size of a process (the kernel's high-water mark), in MiB. */
+function peakRssMiB(pid: number): number {
+  const kib = Number(/VmHWM:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+  return kib / 1024;
+}
+
+/** Highest resident set size seen per phase of a process, sampled every 200 ms (where the memory goes). */
+class RssSampler {
+  readonly peaks = new Map<string, number>();
+  private phase = "start";
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly pid: number) {
+    this.timer = setInterval(() => this.sample(), 200);
+  }
+  sample(): void {
+    try {
+      const kib = Number(/VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${this.pid}/status`, "utf8"))?.[1]);
+      this.peaks.set(this.phase, Math.max(this.peaks.get(this.phase) ?? 0, kib / 1024));
+    } catch {
+      // The process exited.
+    }
+  }
+  enter(phase: string): void {
+    this.sample();
+    this.phase = phase;
+  }
+  stop(): string {
+    clearInterval(this.timer);
+    return [...this.peaks].map(([phase, peak]) => `${phase} ${peak.toFixed(0)}`).join(", ");
+  }
+}
+
+/** CPU seconds (user + system) a process used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function duBytes(dir: string): number {
+  return Number(execFileSync("du", ["-sb", dir], { encoding: "utf8" }).split("\t")[0]);
+}
+
+interface StoreRun {
+  name: string;
+  store: { dataDir: string } | { postgresUrl: string };
+  size: () => Promise<number>;
+  cleanup: () => Promise<void>;
+}
+
+async function embeddedStore(workspace: KeeperWorkspace): Promise<StoreRun> {
+  return {
+    name: "embedded (PGlite)",
+    store: { dataDir: workspace.dataDir },
+    size: async () => duBytes(workspace.dataDir),
+    cleanup: async () => workspace.remove(),
+  };
+}
+
+/** A fresh database per run on the local server, dropped at the end. */
+async function postgresStore(): Promise<StoreRun> {
+  const database = `bench_keeper_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const url = new URL(POSTGRES_ADMIN_URL);
+  url.pathname = `/${database}`;
+  const postgresUrl = url.toString();
+  return {
+    name: "PostgreSQL",
+    store: { postgresUrl },
+    size: async () => {
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      const { rows } = await client.query("SELECT pg_database_size(current_database()) AS n");
+      await client.end();
+      return Number(rows[0].n);
+    },
+    cleanup: async () => {
+      const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+/**
+ * Raw eth_getLogs of the billing contract over a range: the baseline of the sync. Pages of RAW_PAGE_BLOCKS blocks (one
+ * answer of a whole dense history is more than the node's HTTP answer can carry); no decoding, no storing.
+ */
+async function rawLogs(chain: TestChain, deployment: BillingDeployment, toBlock: number) {
+  const provider = new JsonRpcProvider(chain.url, chain.chainId, { staticNetwork: true });
+  const started = Date.now();
+  let count = 0;
+  for (let from = deployment.startBlock; from <= toBlock; from += RAW_PAGE_BLOCKS) {
+    const to = Math.min(toBlock, from + RAW_PAGE_BLOCKS - 1);
+    count += (await provider.getLogs({ address: deployment.billing, fromBlock: from, toBlock: to })).length;
+  }
+  const ms = Date.now() - started;
+  provider.destroy();
+  return { count, ms };
+}
+
+/** Charged logs from `fromBlock`: blocks used and total gas of the transactions that carried them. */
+async function chargesSince(chain: TestChain, deployment: BillingDeployment, fromBlock: number) {
+  const logs = await chain.rpc<{ blockNumber: string; transactionHash: string }[]>("eth_getLogs", [
+    {
+      address: deployment.billing,
+      topics: [billingInterface.getEvent("Charged")!.topicHash],
+      fromBlock: `0x${fromBlock.toString(16)}`,
+      toBlock: "latest",
+    },
+  ]);
+  const blocks = logs.map((log) => Number(log.blockNumber));
+  let gas = 0n;
+  for (const hash of new Set(logs.map((log) => log.transactionHash))) {
+    gas += BigInt((await chain.rpc<{ gasUsed: string }>("eth_getTransactionReceipt", [hash])).gasUsed);
+  }
+  return { count: logs.length, blocksUsed: Math.max(...blocks) - Math.min(...blocks) + 1, gas };
+}
+
+/** Median time of the scheduler's due query for a full block of items, at `chainNow`. */
+async function dueQueryMs(db: Db, chainNow: bigint): Promise<{ ms: number; items: number }> {
+  const times: number[] = [];
+  let items = 0;
+  for (let i = 0; i < 7; i++) {
+    const started = performance.now();
+    items = (await dueSubscriptionIds(db, chainNow, [], FULL_BLOCK_ITEMS)).length;
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return { ms: times[3], items };
+}
+
+/**
+ * A year of monthly history: 12 Charged events per subscription (synthetic rows, the shape the sync stores) and a
+ * year of final charge transactions, added to the store the keeper built.
+ */
+async function addYearOfHistory(db: Db): Promise<void> {
+  for (let month = 1; month <= 12; month++) {
+    await db.query(
+      `INSERT INTO events (id, block_number, block_hash, tx_hash, log_index, name, subscription_id, merchant_id, args)
+       SELECT 'history:' || $1 || ':' || id, 1, '0x', '0x', 0, 'Charged', id, merchant_id,
+              jsonb_build_object('subscriptionId', id::text, 'merchantId', merchant_id::text)
+       FROM subscriptions`,
+      [month],
+    );
+  }
+  await db.query(
+    `INSERT INTO txs (sender, nonce, state, to_address, data, gas_limit, subscription_ids, created_at_ms,
+                      last_sent_at_ms, block_number)
+     SELECT 'history', n, 'confirmed', '0x', '0x', 0, ARRAY[n]::bigint[], 0, 0, 1
+     FROM generate_series(1, (SELECT count(*) FROM subscriptions) * 12 / 250) AS n`,
+  );
+}
+
+interface Figures {
+  store: string;
+  events: number;
+  peakRss: number;
+  storeBytes: number;
+  syncMs: number;
+  rawMs: number;
+  rawCount: number;
+  charges: number;
+  cpuPer1000: number;
+  blocksUsed: number;
+  minimumBlocks: number;
+  dueMs: number;
+  dueYearMs: number;
+  dueItems: number;
+}
+
+async function runStore(chain: TestChain, deployment: BillingDeployment, run: StoreRun): Promise<Figures> {
+  const head = (await chain.blockNumber()) - CONFIRMATIONS;
+  const raw = await rawLogs(chain, deployment, head);
+  const firstChargeBlock = (await chain.blockNumber()) + 1;
+  const workspace = new KeeperWorkspace();
+  const config = keeperConfig(
+    {
+      rpcUrl: chain.url,
+      chainId: chain.chainId,
+      billingAddress: deployment.billing,
+      startBlock: deployment.startBlock,
+      dataDir: workspace.dataDir,
+    },
+    {
+      store: run.store,
+      confirmations: CONFIRMATIONS,
+      pollIntervalMs: 100,
+      logRange: { initial: 2000, min: 1, max: 10000 },
+      batch: { gasBudget: 6_000_000, maxItems: 1000 },
+      maxPendingTxs: 32,
+    },
+  );
+  // The production entry (bundled, plain node): tsx's compiler alone adds ~70 MiB to a development run.
+  const keeper = KeeperProcess.spawn(NODE, [KEEPER_BUNDLE, "run", "--config", workspace.writeConfig(config)], {
+    [KEY_VARIABLE]: deployment.operator.privateKey,
+    // BENCH_KEEPER_NODE_OPTIONS: node flags for the keeper only (e.g. a V8 heap limit).
+    NODE_OPTIONS: process.env.BENCH_KEEPER_NODE_OPTIONS ?? "",
+  });
+  const rss = new RssSampler(keeper.pid);
+  try {
+    await keeper.waitForStart(120_000);
+    const ready = Number((await keeper.waitForLog("store ready: syncing", 120_000)).time);
+    rss.enter("sync");
+    await keeper.waitForMetric("keeper_synced_block", (block) => block >= head, 60 * 60_000);
+    rss.enter("charging");
+    const syncMs = Date.now() - ready;
+    const events = await keeper.metric("keeper_events_synced_total");
+    const cpuAtSync = cpuSeconds(keeper.pid);
+    // Every subscription charged once more (the metric counts Charged events the receipts reported).
+    await keeper.waitForMetric("keeper_charges_confirmed_total", (n) => n >= SUBS, 4 * 60 * 60_000);
+    const cpu = cpuSeconds(keeper.pid) - cpuAtSync;
+    const peakRss = peakRssMiB(keeper.pid);
+    console.log(`  ${run.name}: RSS peaks by phase (MiB): ${rss.stop()}`);
+    await keeper.kill("SIGTERM");
+    const charges = await chargesSince(chain, deployment, firstChargeBlock);
+    const storeBytes = await run.size();
+
+    // The scheduler's query on the store the keeper built, as of the next period (everything due again).
+    const db = await openDb(run.store);
+    try {
+      const nextPeriod = (await chain.latestTimestamp()) + BigInt(MONTH);
+      // Fresh statistics for both measurements (PGlite runs no autovacuum, so nothing analyzes it on its own).
+      await db.query("ANALYZE");
+      const due = await dueQueryMs(db, nextPeriod);
+      await addYearOfHistory(db);
+      await db.query("ANALYZE");
+      const dueYear = await dueQueryMs(db, nextPeriod);
+      return {
+        store: run.name,
+        events,
+        peakRss,
+        storeBytes,
+        syncMs,
+        rawMs: raw.ms,
+        rawCount: raw.count,
+        charges: charges.count,
+        cpuPer1000: cpu / (charges.count / 1000),
+        blocksUsed: charges.blocksUsed,
+        minimumBlocks: Number((charges.gas + BLOCK_GAS_LIMIT - 1n) / BLOCK_GAS_LIMIT),
+        dueMs: due.ms,
+        dueYearMs: dueYear.ms,
+        dueItems: due.items,
+      };
+    } finally {
+      await db.close();
+    }
+  } finally {
+    rss.stop();
+    if (keeper.running) await keeper.kill("SIGKILL");
+    workspace.remove();
+  }
+}
+
+export async function benchScale(): Promise<void> {
+  console.log(`\n(3) scale: ${SUBS} subscriptions (BENCH_SUBS), embedded store and PostgreSQL`);
+  const chain = await TestChain.start({ automine: false, blockGasLimit: BLOCK_GAS_LIMIT });
+  const runs: StoreRun[] = [];
+  try {
+    execFileSync(NODE, [path.join(ROOT, "scripts/build/keeper.mjs")], { stdio: "inherit" });
+    const setupStart = Date.now();
+    const deployment = await deployBilling(chain);
+    await subscribeCustomers(chain, deployment, { count: SUBS, perCustomer: 100 });
+    console.log(`  setup: ${SUBS} subscribe transactions in ${((Date.now() - setupStart) / 1000).toFixed(0)} s`);
+    const figures: Figures[] = [];
+    runs.push(await embeddedStore(new KeeperWorkspace()), await postgresStore());
+    await chain.setIntervalMining(BLOCK_MS);
+    for (const run of runs) {
+      // Every subscription falls due (again): the PostgreSQL keeper charges the period after the embedded one's.
+      await chain.warp(MONTH);
+      await sleep(3 * BLOCK_MS);
+      figures.push(await runStore(chain, deployment, run));
+      const f = figures.at(-1)!;
+      console.log(`  ${f.store}: done (${f.charges} charges)`);
+    }
+    const cell = (f: (x: Figures) => string) => figures.map(f);
+    table([
+      ["", ...cell((f) => f.store)],
+      ["events synced", ...cell((f) => String(f.events))],
+      ["peak RSS of the keeper", ...cell((f) => `${f.peakRss.toFixed(0)} MiB`)],
+      ["store size", ...cell((f) => mib(f.storeBytes))],
+      [
+        "sync from empty",
+        ...cell((f) => `${(f.syncMs / 1000).toFixed(1)} s (${(f.events / (f.syncMs / 1000)).toFixed(0)} events/s)`),
+      ],
+      [
+        "raw eth_getLogs, same range",
+        ...cell((f) => `${(f.rawMs / 1000).toFixed(1)} s (${(f.rawCount / (f.rawMs / 1000)).toFixed(0)} logs/s)`),
+      ],
+      ["due query, full block", ...cell((f) => `${f.dueMs.toFixed(1)} ms (${f.dueItems} items)`)],
+      ["due query, + a year of history", ...cell((f) => `${f.dueYearMs.toFixed(1)} ms`)],
+      ["keeper CPU per 1,000 charges", ...cell((f) => `${f.cpuPer1000.toFixed(2)} s`)],
+      ["blocks used / gas-limit minimum", ...cell((f) => `${f.blocksUsed} / ${f.minimumBlocks}`)],
+    ]);
+    const [embedded, postgres] = figures;
+    const rssTarget = SUBS >= 1_000_000 ? 512 : 300;
+    console.log(
+      `  target: embedded peak RSS <= ${rssTarget} MiB at ${SUBS}: ${embedded.peakRss.toFixed(0)} MiB  ${verdict(embedded.peakRss <= rssTarget)}`,
+    );
+    if (SUBS >= 1_000_000) {
+      console.log(
+        `  target: PostgreSQL peak RSS <= 200 MiB at ${SUBS}: ${postgres.peakRss.toFixed(0)} MiB  ${verdict(postgres.peakRss <= 200)}`,
+      );
+    } else {
+      console.log(`  (PostgreSQL at 1M: <= 200 MiB; here ${postgres.peakRss.toFixed(0)} MiB at ${SUBS})`);
+    }
+    for (const f of figures) {
+      const ratio = f.events / (f.syncMs / 1000) / (f.rawCount / (f.rawMs / 1000));
+      console.log(`  target: ${f.store} sync >= 0.5x raw: ${ratio.toFixed(2)}x  ${verdict(ratio >= 0.5)}`);
+      const blocks = f.blocksUsed / f.minimumBlocks;
+      console.log(
+        `  target: ${f.store} blocks <= 1.2x of the gas-limit minimum: ${blocks.toFixed(2)}x  ${verdict(blocks <= 1.2)}`,
+      );
+      const slowdown = f.dueYearMs / f.dueMs;
+      console.log(
+        `  target: ${f.store} a year of history slows the due query <= 1.5x: ${slowdown.toFixed(2)}x  ${verdict(slowdown <= 1.5)}`,
+      );
+    }
+    console.log(
+      `  target: CPU per 1,000 charges grows <= 1.5x from 100k to 1M: compare this run's figure with BENCH_SUBS=${SUBS >= 1_000_000 ? 100_000 : 1_000_000}`,
+    );
+  } finally {
+    await chain.close();
+    for (const run of runs) await run.cleanup().catch(() => {});
+  }
+}
