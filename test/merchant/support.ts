@@ -1,27 +1,13 @@
 // The merchant tasks run through `hre.tasks` on `network.getOrCreate()`, the connection they use themselves, so a
 // test sets the chain up here and drives it through the CLI wiring, reading what the task printed.
-import hre, { network } from "hardhat";
+import { network } from "hardhat";
+
+import { runTask } from "../support/run-task.js";
+
+export { runTask };
 
 export const connection = await network.getOrCreate();
 export const { ethers, networkHelpers, provider } = connection;
-
-export type TaskResult = { success: boolean; value?: unknown; error?: Error; output: string };
-
-/** Runs a task as the CLI would, capturing what it prints. */
-export async function runTask(name: string, args: Record<string, unknown>): Promise<TaskResult> {
-  const log = console.log;
-  const error = console.error;
-  const lines: string[] = [];
-  console.log = (...parts: unknown[]) => lines.push(parts.join(" "));
-  console.error = (...parts: unknown[]) => lines.push(parts.join(" "));
-  try {
-    const result = (await hre.tasks.getTask(name).run(args)) as Omit<TaskResult, "output">;
-    return { ...result, output: lines.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 /** Runs a task with `--json` and parses what it printed; fails the test when the task failed. */
 export async function runJson<T>(name: string, args: Record<string, unknown>): Promise<T> {

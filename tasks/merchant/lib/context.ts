@@ -7,6 +7,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { errorResult } from "hardhat/utils/result";
 
 import type { RecurringBilling } from "../../../types/ethers-contracts/index.js";
+import { toJson } from "../../safe/actions/common.js";
 import { parseAddress } from "../../safe/lib/addresses.js";
 import { SafeTaskError } from "../../safe/lib/errors.js";
 import { MerchantTaskError } from "./errors.js";
@@ -78,10 +79,7 @@ export async function resolveAccount(context: BillingContext, account: string): 
   return signer;
 }
 
-/** JSON with bigints as decimal strings, for `--json`. */
-export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_key, item: unknown) => (typeof item === "bigint" ? item.toString() : item), 2);
-}
+export { toJson };
 
 /**
  * Runs a task body. Its result is printed by `print` or, with `--json`, as JSON on stdout. Bad input (a

@@ -1,5 +1,6 @@
 import { ethers } from "ethers";
 
+import type { StoredSubscription } from "../../../keeper/src/console/queries.js";
 import type { BillingContext } from "./context.js";
 import { blockAtOrAfter, creationBlock, getLogsBounded } from "./logs.js";
 
@@ -20,21 +21,11 @@ export interface PlanRow {
   active: boolean;
 }
 
-/** A subscription's terms (from `Subscribed`) and its state now (from `getSubscription`). */
-export interface SubscriptionRow {
-  id: bigint;
-  merchantId: bigint;
-  planId: bigint;
-  customer: string;
-  token: string;
-  amount: bigint;
-  period: bigint;
-  maxCharges: bigint;
-  maxBacklog: bigint;
-  status: StatusName;
-  nextChargeAt: bigint;
-  paidPeriods: bigint;
-}
+/**
+ * A subscription's terms (from `Subscribed`) and its state now (from `getSubscription`): the keeper store's row shape,
+ * with the status spelled as the tasks take it (`past-due`).
+ */
+export type SubscriptionRow = Omit<StoredSubscription, "status"> & { status: StatusName };
 
 /** Revenue of one plan in one token over a time range. */
 export interface RevenueRow {
