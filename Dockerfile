@@ -13,7 +13,9 @@ RUN npm run build:keeper
 
 # Runtime stage: production dependencies and the bundle only (no Hardhat, no compiler, no sources).
 FROM node:22-bookworm-slim
+# V8 heap limits (keeper/src/node-flags.ts): the keeper's live heap is small, but V8 would grow it to the machine.
 ENV NODE_ENV=production \
+    NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=4" \
     KEEPER_METRICS_HOST=0.0.0.0 \
     KEEPER_DATA_DIR=/data
 WORKDIR /app

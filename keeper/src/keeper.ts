@@ -2,6 +2,7 @@
 // race on the store or the nonce), plus metrics, health and a graceful stop. The one thing beside the loop is the bus
 // outbox publisher's retry while the bus is down, which touches nothing but the `bus_outbox` rows.
 import { chmodSync, mkdirSync } from "node:fs";
+import { getHeapStatistics } from "node:v8";
 
 import { pino, type Logger } from "pino";
 
@@ -27,8 +28,17 @@ import { EventSync } from "./sync/event-sync.js";
 import { TxManager } from "./tx-manager.js";
 
 const GWEI = 1_000_000_000;
-/** Ranges synced per loop iteration before the tx manager and scheduler get a turn. */
+/** Ranges synced per loop iteration before the tx manager and scheduler get a turn (while far behind). */
 const SYNC_STEPS_PER_ITERATION = 20;
+/**
+ * How far (blocks) the sync may trail the confirmed head while the scheduler still sends charges, one range per
+ * pass. A keeper filling blocks makes them dense with its own Charged events, and the sync then trails by a block or
+ * two for as long as it charges; waiting for it to catch up would leave blocks empty. Nothing is charged twice: its
+ * own transactions stay excluded until the sync has passed their block, and `areDue` confirms every candidate on
+ * chain. Until the sync has caught up once since the start, and beyond this distance (a long outage), the store is
+ * too old to pick from and the sync comes first.
+ */
+const SCHEDULE_WITHIN_BLOCKS = 64;
 const MAX_BACKOFF_MS = 10_000;
 /** How long a graceful stop waits for the outbox batch in flight before it closes the bus (the batch is re-sent). */
 const OUTBOX_STOP_GRACE_MS = 5_000;
@@ -133,6 +143,10 @@ export class Keeper {
   private checkIdentity?: () => Promise<void>;
   private balanceWei?: bigint;
   private nextBatchCostWei?: bigint;
+  /** Whether the sync has reached the confirmed head since the start (the store then holds the whole history). */
+  private caughtUpOnce = false;
+  /** Caught up once, and the last sync pass ended within {@link SCHEDULE_WITHIN_BLOCKS} of the confirmed head. */
+  private nearHead = false;
   /** Blocks the sync trails the head by, beyond the confirmations it waits for on purpose. */
   private syncLag?: number;
   private oldestPendingSeconds?: number;
@@ -195,6 +209,8 @@ export class Keeper {
       {
         metricsUrl: this.metricsServer.url,
         operator: this.signer.address,
+        // What V8 lets the heap grow to (NODE_OPTIONS in the systemd unit and the Dockerfile: keeper/src/node-flags.ts).
+        heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 1048576),
         rpc: this.deps.provider ? "in-process provider" : rpcUrls(config).map(redactUrl),
         ...describeConfig(config),
       },
@@ -473,7 +489,7 @@ export class Keeper {
     let result;
     if (await this.holdsSyncLease()) {
       try {
-        result = await sync.catchUp(SYNC_STEPS_PER_ITERATION, () => this.stopped);
+        result = await sync.catchUp(this.nearHead ? 1 : SYNC_STEPS_PER_ITERATION, () => this.stopped);
       } catch (err) {
         if (!(err instanceof LeaseLostError)) throw err;
         this.setSyncLeader(false);
@@ -485,7 +501,12 @@ export class Keeper {
     if (this.stopped) return false;
     await leases.renewInFlight();
     await (this.txManager as TxManager).tick();
-    if (result.caughtUp && !this.stopped) await (this.scheduler as Scheduler).tick(result.cursor, () => this.stopped);
+    this.caughtUpOnce ||= result.caughtUp;
+    this.nearHead =
+      this.caughtUpOnce && result.head - this.config.confirmations - result.cursor <= SCHEDULE_WITHIN_BLOCKS;
+    if ((result.caughtUp || this.nearHead) && !result.held && !this.stopped) {
+      await (this.scheduler as Scheduler).tick(result.cursor, () => this.stopped);
+    }
     if (result.caughtUp && !following) await this.countCheck?.maybeCheck(result.cursor);
     await this.checkBalance();
     // A follower waits for the leader at the normal pace instead of spinning.

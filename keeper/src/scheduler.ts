@@ -4,20 +4,15 @@
 // bisected: the items that fail on their own are quarantined, the others are sent.
 import type { Logger } from "pino";
 
-import { billingInterface } from "./sync/decode.js";
+import { decodeBoolArray, encodeRefsCall, type SubscriptionRef } from "./calldata.js";
+import { billingInterface, eventNameOf } from "./sync/decode.js";
 import type { Leases } from "./leases.js";
 import { notQuarantined, type Quarantine } from "./quarantine.js";
 import { classifyRpcError, mapLimit, type RpcClient, type RpcReceipt } from "./rpc.js";
 import { type Db, toBigInt } from "./store/index.js";
 import type { TxManager } from "./tx-manager.js";
 
-/** A subscription as the v2 contract addresses it: the id with the terms that locate its storage. */
-export interface SubscriptionRef {
-  id: bigint;
-  customer: string;
-  amount: bigint;
-  token: string;
-}
+export type { SubscriptionRef } from "./calldata.js";
 
 /** The ABI tuple of a ref, in the contract's field order. */
 const refTuple = (ref: SubscriptionRef) => [ref.id, ref.customer, ref.amount, ref.token];
@@ -95,25 +90,27 @@ export function chargeOutcome(receipt: RpcReceipt, billingAddress: string, subsc
   const skipped: bigint[] = [];
   if (receipt.status !== 1) return { charged, failed: [...subscriptionIds], skipped, paymentFailed: [] as bigint[] };
   const paymentFailed: bigint[] = [];
+  const billing = billingAddress.toLowerCase();
   for (const log of receipt.logs) {
-    if (log.address !== billingAddress.toLowerCase()) continue;
-    const parsed = billingInterface.parseLog({ topics: log.topics, data: log.data });
-    if (!parsed) continue;
-    const id = parsed.args[0] as bigint;
-    if (parsed.name === "Charged") charged.push(id);
-    else if (parsed.name === "ChargeFailed") {
+    if (log.address !== billing) continue;
+    // Every outcome event has the subscription id as its first indexed topic.
+    const name = eventNameOf(log);
+    if (name === undefined || log.topics.length < 2) continue;
+    const id = BigInt(log.topics[1]);
+    if (name === "Charged") charged.push(id);
+    else if (name === "ChargeFailed") {
       failed.push(id);
       paymentFailed.push(id);
-    } else if (parsed.name === "SubscriptionLapsed") failed.push(id);
-    else if (parsed.name === "ChargeSkipped") skipped.push(id);
+    } else if (name === "SubscriptionLapsed") failed.push(id);
+    else if (name === "ChargeSkipped") skipped.push(id);
   }
   return { charged, failed, skipped, paymentFailed };
 }
 
 /** `RecurringBilling.Status.PastDue`: the `status` field of `getSubscription`. */
 const PAST_DUE = 2;
-/** Batches one instance claims per tick on a shared store. */
-const SHARED_BATCHES_PER_TICK = 4;
+/** Batches one instance claims at a time on a shared store. */
+const SHARED_BATCHES_PER_CLAIM = 4;
 /** Ids per `areDue` call (well within an eth_call's gas cap). */
 const ARE_DUE_CHUNK = 500;
 
@@ -177,10 +174,11 @@ export class Scheduler {
     const chainNow = (await this.rpc.getBlock("latest")).timestamp;
     const inFlight = (await this.txManager.inFlightSubscriptionIds(syncedBlock)).map(String);
     if (!this.options.leases) return this.sendWave(chainNow, inFlight, slots);
-    // Shared store: a batch per claim, a few per tick, so the instances split the work instead of one taking all.
+    // Shared store: a few batches per claim, so the instances split the work instead of one taking all, and claims
+    // until the free slots are filled (one batch per claim left blocks half empty).
     let sent = 0;
-    for (let round = 0; round < Math.min(slots, SHARED_BATCHES_PER_TICK) && !shouldStop(); round++) {
-      const wave = await this.sendWave(chainNow, inFlight, 1);
+    while (sent < slots && !shouldStop()) {
+      const wave = await this.sendWave(chainNow, inFlight, Math.min(slots - sent, SHARED_BATCHES_PER_CLAIM));
       if (wave === 0) break;
       sent += wave;
     }
@@ -245,28 +243,24 @@ export class Scheduler {
 
   /** `areDue` for every candidate, a chunk per call; falls back to `isDue` per ref on a contract without it. */
   private async areDue(candidates: SubscriptionRef[]): Promise<boolean[]> {
-    const call = async (name: "areDue" | "isDue", arg: unknown) =>
-      billingInterface.decodeFunctionResult(
-        name,
-        await this.rpc.call({
-          to: this.options.billingAddress,
-          data: billingInterface.encodeFunctionData(name, [arg]),
-        }),
-      )[0] as boolean | boolean[];
+    const to = this.options.billingAddress;
     if (this.hasAreDue !== false) {
       try {
-        const chunks = await mapLimit(chunk(candidates, ARE_DUE_CHUNK), 4, (refs) =>
-          call("areDue", refs.map(refTuple)),
+        const chunks = await mapLimit(chunk(candidates, ARE_DUE_CHUNK), 4, async (refs) =>
+          decodeBoolArray(await this.rpc.call({ to, data: encodeRefsCall("areDue", refs) }), refs.length),
         );
         this.hasAreDue = true;
-        return chunks.flatMap((verdicts) => [...(verdicts as boolean[])]);
+        return chunks.flat();
       } catch (err) {
         if (this.hasAreDue === true || classifyRpcError(err) !== "reverted") throw err;
         this.hasAreDue = false;
         this.logger.info("the billing contract has no areDue: checking candidates one by one");
       }
     }
-    return mapLimit(candidates, 16, async (ref) => (await call("isDue", refTuple(ref))) as boolean);
+    return mapLimit(candidates, 16, async (ref) => {
+      const data = billingInterface.encodeFunctionData("isDue", [refTuple(ref)]);
+      return billingInterface.decodeFunctionResult("isDue", await this.rpc.call({ to, data }))[0] as boolean;
+    });
   }
 
   /**
@@ -387,7 +381,7 @@ export class Scheduler {
   }
 
   private encode(refs: readonly SubscriptionRef[]): string {
-    return billingInterface.encodeFunctionData("chargeMany", [refs.map(refTuple)]);
+    return encodeRefsCall("chargeMany", refs);
   }
 
   /** `eth_estimateGas` of `chargeMany(refs)` from the operator: the simulation of the whole call. */

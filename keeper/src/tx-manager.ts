@@ -45,21 +45,21 @@ export interface TxManagerHooks {
   onNonceTooHigh?(): void;
 }
 
+/** An open transaction as every tick reads it: without its calldata (read only to replace it). */
 interface TxRow {
   nonce: unknown;
   state: TxState;
-  to_address: string;
-  data: string;
-  gas_limit: unknown;
   subscription_ids: unknown[];
   created_at_ms: unknown;
   last_sent_at_ms: unknown;
   mined_hash: string | null;
+  block_number: unknown;
+  block_hash: string | null;
 }
 
+/** A signed version of a transaction, without its raw bytes (read only to send them). */
 interface AttemptRow {
   hash: string;
-  raw: string;
   max_fee_per_gas: unknown;
   max_priority_fee_per_gas: unknown;
 }
@@ -300,13 +300,15 @@ export class TxManager {
     const head = await this.rpc.blockNumber();
     await this.reopenReorgedFinals(chainNonce);
 
+    // Calldata and raw bytes (tens of KiB per batch) stay in the store unless a transaction is sent again.
     const open = await this.db.query<TxRow>(
-      "SELECT * FROM txs WHERE sender = $1 AND state IN ('pending', 'mined') ORDER BY nonce",
+      `SELECT nonce, state, subscription_ids, created_at_ms, last_sent_at_ms, mined_hash, block_number, block_hash
+       FROM txs WHERE sender = $1 AND state IN ('pending', 'mined') ORDER BY nonce`,
       [this.sender],
     );
     // Every open transaction's versions in one query, their receipts looked up in parallel.
     const attemptRows = await this.db.query<AttemptRow & { nonce: unknown }>(
-      `SELECT nonce, hash, raw, max_fee_per_gas, max_priority_fee_per_gas FROM tx_attempts
+      `SELECT nonce, hash, max_fee_per_gas, max_priority_fee_per_gas FROM tx_attempts
        WHERE sender = $1 AND nonce = ANY($2::text[]::bigint[]) ORDER BY created_at_ms DESC, hash`,
       [this.sender, open.map((row) => String(row.nonce))],
     );
@@ -316,14 +318,17 @@ export class TxManager {
       list.push(attempt);
       attemptsOf.set(toNumber(attempt.nonce), list);
     }
-    const receipts = await mapLimit(open, 8, (row) =>
-      this.findReceipt((attemptsOf.get(toNumber(row.nonce)) ?? []).map((a) => a.hash)),
+    const receipts = await mapLimit(open, 8, async (row) =>
+      (await this.stillMinedUnconfirmed(row, head))
+        ? "unchanged"
+        : this.findReceipt((attemptsOf.get(toNumber(row.nonce)) ?? []).map((a) => a.hash)),
     );
     for (const [i, row] of open.entries()) {
       const nonce = toNumber(row.nonce);
       const attempts = attemptsOf.get(nonce) ?? [];
       if (attempts.length === 0) continue;
       const receipt = receipts[i];
+      if (receipt === "unchanged") continue;
       if (receipt !== null) {
         await this.onReceipt(row, nonce, receipt, head);
         continue;
@@ -350,14 +355,36 @@ export class TxManager {
       const latest = attempts[0];
       const age = this.now() - toNumber(row.last_sent_at_ms);
       if (this.refusedForFunds.has(nonce)) {
-        await this.broadcast(nonce, latest.hash, latest.raw);
+        await this.broadcast(nonce, latest.hash, await this.rawOf(latest.hash));
       } else if (nonce === chainNonce && age >= this.options.replaceAfterMs) {
         await this.replace(row, nonce, latest);
       } else if (options.rebroadcast || !(await this.rpc.hasTransaction(latest.hash))) {
-        await this.broadcast(nonce, latest.hash, latest.raw);
+        await this.broadcast(nonce, latest.hash, await this.rawOf(latest.hash));
       }
     }
     await this.reportPending();
+  }
+
+  /**
+   * A mined transaction short of its confirmations whose block is still the chain's: nothing to do this tick. Its
+   * receipt (hundreds of logs for a full batch) is read again only when it may be final or its block changed.
+   */
+  private async stillMinedUnconfirmed(row: TxRow, head: number): Promise<boolean> {
+    if (row.state !== "mined" || row.block_hash === null || row.block_number === null) return false;
+    const blockNumber = toNumber(row.block_number);
+    if (head - blockNumber + 1 >= this.options.confirmations) return false;
+    const block = await this.rpc.findBlock(blockNumber);
+    return block !== null && block.hash === row.block_hash;
+  }
+
+  /** The raw bytes of a signed version, to send again. */
+  private async rawOf(hash: string): Promise<string> {
+    const [row] = await this.db.query<{ raw: string }>("SELECT raw FROM tx_attempts WHERE sender = $1 AND hash = $2", [
+      this.sender,
+      hash,
+    ]);
+    if (row === undefined) throw new Error(`no stored transaction ${hash}`);
+    return row.raw;
   }
 
   private async findReceipt(hashes: string[]): Promise<RpcReceipt | null> {
@@ -432,17 +459,21 @@ export class TxManager {
         now,
         this.sender,
       ]);
-      await this.broadcast(nonce, latest.hash, latest.raw);
+      await this.broadcast(nonce, latest.hash, await this.rawOf(latest.hash));
       return;
     }
+    const [call] = await this.db.query<{ to_address: string; data: string; gas_limit: unknown }>(
+      "SELECT to_address, data, gas_limit FROM txs WHERE sender = $1 AND nonce = $2",
+      [this.sender, nonce],
+    );
     const raw = await this.signer.signTransaction({
       type: 2,
       chainId: BigInt(this.options.chainId),
       nonce,
-      to: row.to_address,
-      data: row.data,
+      to: call.to_address,
+      data: call.data,
       value: 0n,
-      gasLimit: toBigInt(row.gas_limit),
+      gasLimit: toBigInt(call.gas_limit),
       maxFeePerGas: fees.maxFeePerGas,
       maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
     });

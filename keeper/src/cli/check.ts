@@ -2,6 +2,7 @@
 // every check passed, 1 when one failed, 2 when the configuration itself is wrong.
 import { accessSync, constants, existsSync } from "node:fs";
 import path from "node:path";
+import { getHeapStatistics } from "node:v8";
 
 import { formatEther, Interface } from "ethers";
 
@@ -9,6 +10,7 @@ import { type KeeperConfig, loadConfig } from "../config.js";
 import { redactUrl, RpcClient } from "../rpc.js";
 import { createSigner } from "../signer.js";
 import { lockInstance, storeLockHolder } from "../store/lock.js";
+import { KEEPER_NODE_OPTIONS } from "../node-flags.js";
 import { billingInterface } from "../sync/decode.js";
 
 const registryInterface = new Interface(["function isOperator(address account) view returns (bool)"]);
@@ -165,5 +167,20 @@ export async function runCheck(configFile: string | undefined, batchesText: stri
   }
 
   report.line("store", await checkStore(config));
+  report.line("memory", heapLimit());
   return report.failed ? 1 : 0;
+}
+
+/** The heap V8 allows this process: informational, with the production setting when it is not the one in use. */
+function heapLimit(): Outcome {
+  const mib = Math.round(getHeapStatistics().heap_size_limit / 1048576);
+  const set =
+    process.execArgv.join(" ").includes("--max-old-space-size") ||
+    /--max-old-space-size/.test(process.env.NODE_OPTIONS ?? "");
+  return {
+    ok: true,
+    detail: set
+      ? `V8 heap limit ${mib} MiB`
+      : `V8 heap limit ${mib} MiB (V8's default for this machine; the systemd unit and the Dockerfile set NODE_OPTIONS="${KEEPER_NODE_OPTIONS}")`,
+  };
 }

@@ -15,6 +15,11 @@ export const eventId = (chainId: number, log: Pick<RpcLog, "blockHash" | "transa
 const eventsByTopic = new Map<string, EventFragment>();
 billingInterface.forEachEvent((fragment) => eventsByTopic.set(fragment.topicHash, fragment));
 
+/** The name of the contract's event a log is (by its topic0), or undefined. */
+export function eventNameOf(log: Pick<RpcLog, "topics">): string | undefined {
+  return log.topics.length > 0 ? eventsByTopic.get(log.topics[0].toLowerCase())?.name : undefined;
+}
+
 const STATIC_TYPE = /^(uint\d*|address|bool)$/;
 
 /**

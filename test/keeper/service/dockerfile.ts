@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 
+import { KEEPER_NODE_OPTIONS } from "../../../keeper/src/node-flags.js";
 import { KEY_VARIABLE, keeperConfig } from "../support/keeper-process.js";
 import { Scenario } from "../support/scenario.js";
 import { buildBundle, NODE, ROOT } from "./support.js";
@@ -60,6 +61,7 @@ describe("Dockerfile (its steps, performed without Docker)", function () {
     const app = path.join(scratch, "app");
     mkdirSync(app, { recursive: true });
     let entrypoint: string[] = [];
+    const imageEnv: Record<string, string> = {};
     for (const { keyword, args } of runtime) {
       switch (keyword) {
         case "FROM":
@@ -95,6 +97,10 @@ describe("Dockerfile (its steps, performed without Docker)", function () {
           entrypoint = JSON.parse(args) as string[];
           break;
         case "ENV":
+          for (const [, name, quoted, bare] of args.matchAll(/(\w+)=(?:"([^"]*)"|(\S+))/g)) {
+            imageEnv[name] = quoted ?? bare;
+          }
+          break;
         case "USER":
         case "VOLUME":
         case "EXPOSE":
@@ -106,6 +112,7 @@ describe("Dockerfile (its steps, performed without Docker)", function () {
       }
     }
     expect(entrypoint).to.deep.equal(["node", "dist/keeper.mjs"]);
+    expect(imageEnv.NODE_OPTIONS, "ENV NODE_OPTIONS").to.equal(KEEPER_NODE_OPTIONS);
     // The billing console's page ships next to the bundle, where its server looks for it.
     expect(existsSync(path.join(app, "dist/static/index.html")), "dist/static/index.html").to.equal(true);
     // Production dependencies only: no Hardhat, no TypeScript, no compiler.
@@ -128,9 +135,13 @@ describe("Dockerfile (its steps, performed without Docker)", function () {
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("KEEPER_")));
     const { stdout } = await run(NODE, [entrypoint[1], "check", "--config", configPath], {
       cwd: app,
-      env: { ...env, [KEY_VARIABLE]: scenario.deployment.operator.privateKey },
+      // The image's ENV except the paths only the image has (KEEPER_DATA_DIR=/data).
+      env: { ...env, NODE_OPTIONS: imageEnv.NODE_OPTIONS, [KEY_VARIABLE]: scenario.deployment.operator.privateKey },
     });
     expect(stdout).to.match(/^ok {3}operator registered: /m);
+    // The image's NODE_OPTIONS reach the keeper: 96 MiB of old space and 3 x 4 MiB of young generation.
+    const heap = Number(/^ok {3}memory: V8 heap limit (\d+) MiB$/m.exec(stdout)?.[1]);
+    expect(heap).to.be.within(96, 120);
     expect(stdout).to.not.match(/^FAIL/m);
   });
 
@@ -139,6 +150,7 @@ describe("Dockerfile (its steps, performed without Docker)", function () {
     const text = readFileSync(unit, "utf8");
     expect(text).to.match(/^ExecStart=\/usr\/bin\/node \/opt\/recurring-billing\/dist\/keeper\.mjs run --config /m);
     expect(text).to.match(/^RestartPreventExitStatus=2 3$/m);
+    expect(text).to.include(`\nEnvironment="NODE_OPTIONS=${KEEPER_NODE_OPTIONS}"\n`);
     const { stdout, stderr } = await run("systemd-analyze", ["verify", unit]).catch(
       (err: { stdout: string; stderr: string }) => {
         throw new Error(`systemd-analyze verify failed:\n${err.stdout}${err.stderr}`);
