@@ -15,7 +15,7 @@ RUN npm run build:keeper
 FROM node:22-bookworm-slim
 # V8 heap limits (keeper/src/node-flags.ts): the keeper's live heap is small, but V8 would grow it to the machine.
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=4" \
+    NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=4" \
     KEEPER_METRICS_HOST=0.0.0.0 \
     KEEPER_DATA_DIR=/data
 WORKDIR /app

@@ -29,6 +29,9 @@ export interface DueQuery {
   limit: number;
 }
 
+/** Claims' worth of candidates each claim reads: up to this many instances claiming at once each get a full one. */
+const CLAIM_WINDOW = 2;
+
 export class Leases {
   /**
    * @param holder this instance's id (logged, shown in the lease rows)
@@ -85,26 +88,39 @@ export class Leases {
    * after this statement's snapshot is re-checked on its new version and left out, so claims are disjoint.
    */
   async claimDue(query: DueQuery): Promise<bigint[]> {
+    // The exclusion is a hashed anti-join: `id = ANY(array)` would scan the whole array for every row.
     const due = `s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
-      AND NOT (s.id = ANY($2::text[]::bigint[]))
+      AND s.id NOT IN (SELECT unnest($2::text[]::bigint[]))
       AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
       AND ${notQuarantined(1)}`;
-    const params = [query.chainNow.toString(), query.exclude.map(String)];
-    // A row to lock for every due subscription (an expired one: claimable).
+    const params = [query.chainNow.toString(), query.exclude.map(String), query.limit];
+    // A row to lock for each of the next due subscriptions that has none yet (an expired one: claimable). Bounded
+    // by the claim's size and read in due order from the partial index (with a million due, creating a row for
+    // every one took seconds per claim); CLAIM_WINDOW claims' worth, so instances claiming at the same moment each
+    // find rows they can take instead of all queueing for the same ones.
     await this.db.query(
       `INSERT INTO work_leases (subscription_id, holder, sender, expires_at)
        SELECT s.id, '', '', '-infinity' FROM subscriptions s
        WHERE ${due} AND NOT EXISTS (SELECT 1 FROM work_leases l WHERE l.subscription_id = s.id)
+       ORDER BY s.next_charge_at, s.id LIMIT $3 * ${CLAIM_WINDOW}
        ON CONFLICT (subscription_id) DO NOTHING`,
       params,
     );
     return this.db.transaction(async (tx) => {
+      // Candidates in due order, read from the partial index past the live claims (a bounded walk, whatever the
+      // number of lease rows), then locked: a row another instance claims meanwhile is skipped or re-checked.
       const rows = await tx.query<{ id: unknown }>(
-        `SELECT l.subscription_id AS id FROM work_leases l JOIN subscriptions s ON s.id = l.subscription_id
-         WHERE ${due} AND l.expires_at <= now()
-         ORDER BY s.next_charge_at, s.id LIMIT $3
+        `WITH candidates AS (
+           SELECT s.id, s.next_charge_at FROM subscriptions s
+           WHERE ${due}
+             AND NOT EXISTS (SELECT 1 FROM work_leases l WHERE l.subscription_id = s.id AND l.expires_at > now())
+           ORDER BY s.next_charge_at, s.id LIMIT $3 * ${CLAIM_WINDOW}
+         )
+         SELECT l.subscription_id AS id FROM candidates c JOIN work_leases l ON l.subscription_id = c.id
+         WHERE l.expires_at <= now()
+         ORDER BY c.next_charge_at, c.id LIMIT $3
          FOR UPDATE OF l SKIP LOCKED`,
-        [...params, query.limit],
+        params,
       );
       const ids = rows.map((row) => String(row.id));
       if (ids.length === 0) return [];

@@ -34,10 +34,15 @@ class TxDb implements Db {
 
 /**
  * Server settings of the embedded store. PGlite's WebAssembly memory only ever grows, so every buffer counts for the
- * keeper's lifetime: 16MB of shared buffers (default 128MB) and 2MB per sort/hash (default 4MB) keep it near 180 MiB
- * with a million subscriptions, as long as every query that can return many rows is paged.
+ * keeper's lifetime: 16MB of shared buffers (default 128MB), 2MB per sort/hash (default 4MB), and shared memory
+ * sized for the one connection PGlite has (100 by default: ~10 MiB of lock and process tables), as long as every
+ * query that can return many rows is paged.
  */
-export const PGLITE_SETTINGS: Readonly<Record<string, string>> = { shared_buffers: "16MB", work_mem: "2MB" };
+export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
+  shared_buffers: "16MB",
+  work_mem: "2MB",
+  max_connections: "2",
+};
 
 const pgliteStartParams = () => [
   ...PGlite.defaultStartParams,

@@ -139,9 +139,9 @@ describe("Dockerfile (its steps, performed without Docker)", function () {
       env: { ...env, NODE_OPTIONS: imageEnv.NODE_OPTIONS, [KEY_VARIABLE]: scenario.deployment.operator.privateKey },
     });
     expect(stdout).to.match(/^ok {3}operator registered: /m);
-    // The image's NODE_OPTIONS reach the keeper: 96 MiB of old space and 3 x 4 MiB of young generation.
+    // The image's NODE_OPTIONS reach the keeper: 128 MiB of old space and 3 x 4 MiB of young generation.
     const heap = Number(/^ok {3}memory: V8 heap limit (\d+) MiB$/m.exec(stdout)?.[1]);
-    expect(heap).to.be.within(96, 120);
+    expect(heap).to.be.within(128, 150);
     expect(stdout).to.not.match(/^FAIL/m);
   });
 

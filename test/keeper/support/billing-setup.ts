@@ -2,7 +2,17 @@
 // Setup transactions are sent without waiting and mined in full blocks, so hundreds of subscriptions take seconds.
 import { readFileSync } from "node:fs";
 
-import { Interface, Wallet, ZeroAddress, getAddress, id, parseEther, parseUnits, toBeHex } from "ethers";
+import {
+  Interface,
+  Wallet,
+  ZeroAddress,
+  getAddress,
+  getCreateAddress,
+  id,
+  parseEther,
+  parseUnits,
+  toBeHex,
+} from "ethers";
 
 import type { TestChain } from "./chain.js";
 
@@ -25,8 +35,11 @@ interface Artifact {
 }
 
 /** Reads a compiled contract from `artifacts/contracts/<name>.sol/<name>.json` (run `npx hardhat build` first). */
-export function readArtifact(name: "BillingToken" | "OperatorRegistry" | "RecurringBilling"): Artifact {
-  const path = new URL(`../../../artifacts/contracts/${name}.sol/${name}.json`, import.meta.url);
+export function readArtifact(
+  name: "BillingToken" | "OperatorRegistry" | "RecurringBilling" | "test/bench/BenchSubscriber",
+): Artifact {
+  const file = name.split("/").at(-1);
+  const path = new URL(`../../../artifacts/contracts/${name}.sol/${file}.json`, import.meta.url);
   return JSON.parse(readFileSync(path, "utf8")) as Artifact;
 }
 
@@ -203,6 +216,57 @@ export async function subscribeCustomers(
     throw new Error(`expected ${options.count} new subscriptions, got ${lastId - firstId + 1n}`);
   }
   return Array.from({ length: options.count }, (_, i) => firstId + BigInt(i));
+}
+
+/**
+ * Like {@link subscribeCustomers} for a million: each customer is a `BenchSubscriber` contract that takes its
+ * `perCustomer` subscriptions in its constructor (tokens minted to its address beforehand), so a million
+ * subscriptions cost two transactions per customer instead of one per subscription (the simulator keeps every
+ * transaction in memory: a million `subscribe` transactions outgrew 24 GiB). Blocks keep the chain's gas limit, so
+ * they are as dense as a real chain allows. Returns the new subscription ids (contiguous, by customer).
+ */
+export async function subscribeInBulk(
+  chain: TestChain,
+  deployment: BillingDeployment,
+  options: SubscribeOptions,
+): Promise<{ ids: bigint[]; customers: string[] }> {
+  const perCustomer = options.perCustomer ?? 100;
+  const funded = options.fundedPeriods ?? 24n;
+  const count = Math.ceil(options.count / perCustomer);
+  const firstId = (await subscriptionCount(chain, deployment.billing)) + 1n;
+  const deployer = customerAddress(2 ** 40);
+  await chain.impersonate(deployer);
+  await chain.setBalance(deployer, parseEther("1000000"));
+  const firstNonce = await chain.nonce(deployer, "pending");
+  const artifact = readArtifact("test/bench/BenchSubscriber");
+  const factory = new Interface(artifact.abi);
+  const customers = Array.from({ length: count }, (_, i) =>
+    getCreateAddress({ from: deployer, nonce: firstNonce + i }),
+  );
+  // Tokens first (every mint mined), then the customers that spend them in their constructors.
+  const mints: SetupTx[] = customers.map((customer) => ({
+    from: SAFE,
+    to: deployment.token,
+    data: tokenInterface.encodeFunctionData("mint", [customer, deployment.amount * funded * BigInt(perCustomer)]),
+    gas: 100_000n,
+  }));
+  const deploys: SetupTx[] = customers.map((_, i) => {
+    const subscriptions = Math.min(perCustomer, options.count - i * perCustomer);
+    const args = factory.encodeDeploy([deployment.billing, deployment.token, deployment.planId, subscriptions]);
+    return {
+      from: deployer,
+      data: artifact.bytecode + args.slice(2),
+      gas: 300_000n + 95_000n * BigInt(subscriptions),
+    };
+  });
+  for (const txs of [mints, deploys]) {
+    for (let i = 0; i < txs.length; i += 2000) await sendInBlocks(chain, txs.slice(i, i + 2000));
+  }
+  const lastId = await subscriptionCount(chain, deployment.billing);
+  if (lastId - firstId + 1n !== BigInt(options.count)) {
+    throw new Error(`expected ${options.count} new subscriptions, got ${lastId - firstId + 1n}`);
+  }
+  return { ids: Array.from({ length: options.count }, (_, i) => firstId + BigInt(i)), customers };
 }
 
 /** The ref (`RecurringBilling.SubscriptionRef`) of a subscription made by {@link subscribeCustomers}. */

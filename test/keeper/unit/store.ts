@@ -73,7 +73,8 @@ describe("Keeper store (PGlite)", function () {
         try {
           const [{ shared_buffers }] = await opened.query<{ shared_buffers: string }>("SHOW shared_buffers");
           const [{ work_mem }] = await opened.query<{ work_mem: string }>("SHOW work_mem");
-          expect({ shared_buffers, work_mem }).to.deep.equal(PGLITE_SETTINGS);
+          const [{ max_connections }] = await opened.query<{ max_connections: string }>("SHOW max_connections");
+          expect({ shared_buffers, work_mem, max_connections }).to.deep.equal(PGLITE_SETTINGS);
           await migrate(opened);
         } finally {
           await opened.close();
