@@ -150,7 +150,12 @@ describe("Keeper (production entry)", function () {
         "ok   operator registered",
         "ok   balance",
         "ok   store",
+        "ok   memory",
       ]);
+      // Run without NODE_OPTIONS here: the line says V8's default is in use and what production sets.
+      expect(result.stdout).to.match(
+        /^ok {3}memory: V8 heap limit \d+ MiB \(V8's default for this machine; the systemd unit and the Dockerfile set NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=4"\)$/m,
+      );
     });
 
     it("fails the chain checks on a wrong chain id (exit 1) and a bad config with exit 2", async function () {
