@@ -149,8 +149,9 @@ export class Leases {
   async releaseWork(ids: readonly bigint[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.query(
-      `UPDATE work_leases SET expires_at = '-infinity'
-       WHERE subscription_id = ANY($1::text[]::bigint[]) AND (holder = $2 OR sender = $3)`,
+      // Deleted, not expired: the table then holds live claims only, which the claim's anti-joins and the renewals
+      // scan (kept rows made them O(charged so far): 14 s per renewal after 140,000 charges of a million).
+      `DELETE FROM work_leases WHERE subscription_id = ANY($1::text[]::bigint[]) AND (holder = $2 OR sender = $3)`,
       [ids.map(String), this.holder, this.sender],
     );
   }
@@ -162,7 +163,7 @@ export class Leases {
   async renewInFlight(options: { dropIdle?: boolean } = {}): Promise<void> {
     if (options.dropIdle) {
       await this.db.query(
-        `UPDATE work_leases l SET expires_at = '-infinity' WHERE l.sender = $1 AND NOT ${IN_FLIGHT}`,
+        `DELETE FROM work_leases l WHERE l.sender = $1 AND NOT ${IN_FLIGHT}`,
         [this.sender],
       );
     }

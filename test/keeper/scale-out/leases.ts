@@ -154,6 +154,26 @@ describe("Leases (PostgreSQL server)", function () {
     });
   });
 
+  describe("releaseWork", function () {
+    it("leaves only live claims in the table: released rows are gone, and claimable again while due", async function () {
+      await seedDue(pools[0], 8);
+      const a = new Leases(pools[0], "a", KEY_A, 30);
+      const claimed = await a.claimDue({ chainNow: NOW, exclude: [], limit: 6 });
+      await a.releaseWork(claimed.slice(0, 4));
+      const rows = await pools[0].query<{ id: string; holder: string }>(
+        "SELECT subscription_id::text AS id, holder FROM work_leases ORDER BY subscription_id",
+      );
+      // Claims 5 and 6 are live; 1-4 released (gone); 7 and 8 never claimed (rows made for the claim window).
+      expect(rows.filter((row) => row.holder === "a").map((row) => row.id)).to.deep.equal(["5", "6"]);
+      expect(rows.map((row) => row.id)).to.not.include.members(["1", "2", "3", "4"]);
+      // Still due (not sent): another instance claims them.
+      const b = new Leases(pools[1], "b", KEY_B, 30);
+      expect((await b.claimDue({ chainNow: NOW, exclude: [], limit: 10 })).map(Number)).to.deep.equal([
+        1, 2, 3, 4, 7, 8,
+      ]);
+    });
+  });
+
   describe("renewInFlight", function () {
     it("keeps the claims of this key's open transactions and, after a restart, drops the idle ones", async function () {
       await seedDue(pools[0], 4);
