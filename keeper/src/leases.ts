@@ -162,10 +162,7 @@ export class Leases {
    */
   async renewInFlight(options: { dropIdle?: boolean } = {}): Promise<void> {
     if (options.dropIdle) {
-      await this.db.query(
-        `DELETE FROM work_leases l WHERE l.sender = $1 AND NOT ${IN_FLIGHT}`,
-        [this.sender],
-      );
+      await this.db.query(`DELETE FROM work_leases l WHERE l.sender = $1 AND NOT ${IN_FLIGHT}`, [this.sender]);
     }
     await this.db.query(
       `UPDATE work_leases l SET expires_at = ${this.expiry}, holder = $2 WHERE l.sender = $1 AND ${IN_FLIGHT}`,
