@@ -30,6 +30,8 @@ import {
   keeperConfig,
 } from "../../test/keeper/support/keeper-process.js";
 
+import { sleep, table } from "./report.js";
+
 const SUBS = Number(process.env.BENCH_SUBS ?? 100_000);
 /**
  * A block every 2 s, as on OP-stack chains (Base, Optimism), with a 30M gas limit: about 1,150 charges/s of room. One
@@ -52,14 +54,8 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 const NODE = path.join(ROOT, "node_modules/.bin/node");
 const KEEPER_BUNDLE = path.join(ROOT, "dist/keeper.mjs");
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const verdict = (met: boolean) => (met ? "PASS" : "FAIL");
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
-
-function table(rows: string[][]) {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  for (const row of rows) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i])).join("  ")}`);
-}
 
 /** Peak resident set size of a process (the kernel's high-water mark), in MiB. */
 function peakRssMiB(pid: number): number {

@@ -23,6 +23,7 @@ import { TestChain } from "../../test/keeper/support/chain.js";
 import { chargedEvents } from "../../test/keeper/support/chain-evidence.js";
 import { KeeperProcess, KeeperWorkspace, keeperConfig } from "../../test/keeper/support/keeper-process.js";
 import { benchScale } from "./keeper-scale.js";
+import { sleep, table } from "./report.js";
 
 const SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? 10_000);
 const NAIVE_SAMPLE = Number(process.env.BENCH_NAIVE_SAMPLE ?? 150);
@@ -33,12 +34,6 @@ const CONFIRMATIONS = 2;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const verdict = (met: boolean) => (met ? "PASS" : "MISS");
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function table(rows: string[][]) {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  for (const row of rows) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i])).join("  ")}`);
-}
 
 function startKeeper(chain: TestChain, deployment: BillingDeployment, workspace: KeeperWorkspace) {
   const config = keeperConfig(
