@@ -486,32 +486,49 @@ export class Keeper {
   async iterate(): Promise<boolean> {
     const sync = this.sync as EventSync;
     const leases = this.leases as Leases;
+    const timed = this.timedPhase;
     let result;
-    if (await this.holdsSyncLease()) {
+    if (await timed("leases", () => this.holdsSyncLease())) {
       try {
-        result = await sync.catchUp(this.nearHead ? 1 : SYNC_STEPS_PER_ITERATION, () => this.stopped);
+        result = await timed("sync", () =>
+          sync.catchUp(this.nearHead ? 1 : SYNC_STEPS_PER_ITERATION, () => this.stopped),
+        );
       } catch (err) {
         if (!(err instanceof LeaseLostError)) throw err;
         this.setSyncLeader(false);
       }
     }
     const following = result === undefined;
-    result ??= await sync.follow(this.config.leases.followerLagBlocks);
+    result ??= await timed("sync", () => sync.follow(this.config.leases.followerLagBlocks));
     this.updateEndpointMetrics();
     if (this.stopped) return false;
-    await leases.renewInFlight();
-    await (this.txManager as TxManager).tick();
+    await timed("leases", () => leases.renewInFlight());
+    await timed("txs", () => (this.txManager as TxManager).tick());
     this.caughtUpOnce ||= result.caughtUp;
     this.nearHead =
       this.caughtUpOnce && result.head - this.config.confirmations - result.cursor <= SCHEDULE_WITHIN_BLOCKS;
     if ((result.caughtUp || this.nearHead) && !result.held && !this.stopped) {
-      await (this.scheduler as Scheduler).tick(result.cursor, () => this.stopped);
+      const cursor = result.cursor;
+      await timed("schedule", () => (this.scheduler as Scheduler).tick(cursor, () => this.stopped));
     }
-    if (result.caughtUp && !following) await this.countCheck?.maybeCheck(result.cursor);
-    await this.checkBalance();
+    if (result.caughtUp && !following) {
+      const cursor = result.cursor;
+      await timed("checks", async () => this.countCheck?.maybeCheck(cursor));
+    }
+    await timed("checks", () => this.checkBalance());
     // A follower waits for the leader at the normal pace instead of spinning.
     return !following && !result.caughtUp;
   }
+
+  /** Runs one phase of a pass and adds its wall time to `keeper_loop_seconds_total{phase}`. */
+  private readonly timedPhase = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.metrics.loopSeconds.inc({ phase }, (performance.now() - started) / 1000);
+    }
+  };
 
   /** With a shared store, takes or renews the sync lease; with the embedded one this keeper is always the leader. */
   private async holdsSyncLease(): Promise<boolean> {

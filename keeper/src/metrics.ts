@@ -108,6 +108,13 @@ export class KeeperMetrics {
     registers: [this.registry],
   });
 
+  readonly loopSeconds = new Counter({
+    name: "keeper_loop_seconds_total",
+    help: "Seconds the main loop spent per phase (sync, leases, txs, schedule, checks): where a pass's time goes",
+    labelNames: ["phase"] as const,
+    registers: [this.registry],
+  });
+
   private gauge(name: string, help: string): Gauge {
     return new Gauge({ name, help, registers: [this.registry] });
   }

@@ -109,16 +109,26 @@ export function chargeOutcome(receipt: RpcReceipt, billingAddress: string, subsc
 
 /** `RecurringBilling.Status.PastDue`: the `status` field of `getSubscription`. */
 const PAST_DUE = 2;
-/** Batches one instance claims at a time on a shared store. */
-const SHARED_BATCHES_PER_CLAIM = 4;
+/**
+ * Batches per wave: a wave is read, checked, simulated and broadcast before the next one starts, so the first
+ * transactions reach the node while the later ones are still simulated (simulating a whole pass of free slots
+ * first left the mempool empty for seconds: half-empty blocks every few blocks). On a shared store a wave is also
+ * one claim, so the instances split the work instead of one taking all.
+ */
+const BATCHES_PER_WAVE = 4;
 /** Ids per `areDue` call (well within an eth_call's gas cap). */
 const ARE_DUE_CHUNK = 500;
 
 interface SizedBatch {
   refs: SubscriptionRef[];
   data: string;
+  /** The simulation's gas estimate. */
+  gas: bigint;
   gasLimit: bigint;
 }
+
+/** Share of the gas budget a batch is sized to fill (state may change a little before inclusion). */
+const BUDGET_FILL_PERCENT = 95n;
 
 type Simulation = { ok: true; gas: bigint } | { ok: false; kind: string; error: string };
 
@@ -132,10 +142,11 @@ export class Scheduler {
   /** Whether the contract has `areDue` (unknown until the first call). */
   private hasAreDue?: boolean;
   /**
-   * Items the last sized batch held (the gas budget's cut): a wave reads and checks about that many candidates per
-   * free slot instead of `maxItems`, so its store rows, `areDue` calls and first simulation follow what can be sent.
+   * Items a batch of the gas budget holds, by the last full batch's estimate: a wave reads and checks that many
+   * candidates per free slot instead of `maxItems`, and its first simulation usually fits at once (one
+   * `eth_estimateGas` per batch, not one over budget and one scaled down).
    */
-  private lastBatchItems?: number;
+  private batchItems?: number;
 
   constructor(
     private readonly db: Db,
@@ -156,8 +167,9 @@ export class Scheduler {
 
   /**
    * Sends charges for what is due now; returns how many transactions it sent. Every free transaction slot is filled
-   * in one pass: one candidate query for all of them, one `areDue` call per chunk, the batches simulated in
-   * parallel, then all signed, stored in one store transaction and broadcast (blocks fill up to the gas limit).
+   * in one pass, in waves of {@link BATCHES_PER_WAVE} batches: per wave one candidate query (a claim on a shared
+   * store), one `areDue` call per chunk, the batches simulated in parallel, then signed, stored in one store
+   * transaction and broadcast (blocks fill up to the gas limit).
    */
   async tick(syncedBlock: number, shouldStop: () => boolean = () => false): Promise<number> {
     const registered = await this.isRegistered();
@@ -173,12 +185,9 @@ export class Scheduler {
     if (slots <= 0 || shouldStop()) return 0;
     const chainNow = (await this.rpc.getBlock("latest")).timestamp;
     const inFlight = (await this.txManager.inFlightSubscriptionIds(syncedBlock)).map(String);
-    if (!this.options.leases) return this.sendWave(chainNow, inFlight, slots);
-    // Shared store: a few batches per claim, so the instances split the work instead of one taking all, and claims
-    // until the free slots are filled (one batch per claim left blocks half empty).
     let sent = 0;
     while (sent < slots && !shouldStop()) {
-      const wave = await this.sendWave(chainNow, inFlight, Math.min(slots - sent, SHARED_BATCHES_PER_CLAIM));
+      const wave = await this.sendWave(chainNow, inFlight, Math.min(slots - sent, BATCHES_PER_WAVE));
       if (wave === 0) break;
       sent += wave;
     }
@@ -223,11 +232,15 @@ export class Scheduler {
     }
   }
 
-  /** Candidates to read per batch: a quarter above the last batch's size (it may grow), at most `maxItems`. */
+  /** Candidates to read per batch: what the gas budget fits by the last full batch's estimate, at most `maxItems`. */
   private itemsPerBatchHint(): number {
-    const { maxItems } = this.options;
-    if (this.lastBatchItems === undefined) return maxItems;
-    return Math.min(maxItems, Math.ceil(this.lastBatchItems * 1.25));
+    return Math.min(this.options.maxItems, this.batchItems ?? this.options.maxItems);
+  }
+
+  /** Items of the batch's kind that fill the budget, scaled from its estimate (gas grows about linearly). */
+  private itemsFillingBudget(batch: SizedBatch): number {
+    const items = (BigInt(batch.refs.length) * this.options.gasBudget * BUDGET_FILL_PERCENT) / (batch.gas * 100n);
+    return Math.max(1, Number(items));
   }
 
   /**
@@ -322,7 +335,7 @@ export class Scheduler {
     }
     if (first === undefined) return [];
     // A batch the gas budget cut tells the size; a full one that fitted may grow; a short one had fewer due items.
-    if (first.refs.length < offered || offered === hint) this.lastBatchItems = first.refs.length;
+    if (first.refs.length < offered || offered === hint) this.batchItems = this.itemsFillingBudget(first);
     const taken = new Set(first.refs.map((ref) => ref.id));
     const remaining = rest.filter((ref) => !taken.has(ref.id) && !quarantined.has(ref.id));
     const others = chunk(remaining, first.refs.length).slice(0, slots - 1);
@@ -368,15 +381,22 @@ export class Scheduler {
         continue;
       }
       if (simulation.gas > this.options.gasBudget && batch.length > 1) {
-        // Gas grows about linearly with the items: scale to the budget (with 5% to spare), at least halving.
-        const scaled = Number((BigInt(batch.length) * this.options.gasBudget * 95n) / (simulation.gas * 100n));
-        batch = batch.slice(0, Math.max(1, Math.min(scaled, Math.ceil(batch.length / 2))));
+        // Gas grows about linearly with the items: scale to the budget (with 5% to spare), at least one fewer.
+        const scaled = Number(
+          (BigInt(batch.length) * this.options.gasBudget * BUDGET_FILL_PERCENT) / (simulation.gas * 100n),
+        );
+        batch = batch.slice(0, Math.max(1, Math.min(scaled, batch.length - 1)));
         simulation = await this.simulate(batch);
         continue;
       }
       await this.releaseQuarantine(batch);
       // Headroom: state may change a little between the estimate and inclusion.
-      return { refs: batch, data: this.encode(batch), gasLimit: (simulation.gas * 12n) / 10n + 10_000n };
+      return {
+        refs: batch,
+        data: this.encode(batch),
+        gas: simulation.gas,
+        gasLimit: (simulation.gas * 12n) / 10n + 10_000n,
+      };
     }
   }
 

@@ -95,6 +95,15 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** The keeper's keeper_loop_seconds_total by phase: where its passes spent their time. */
+async function loopPhases(keeper: KeeperProcess): Promise<Map<string, number>> {
+  const phases = new Map<string, number>();
+  for (const sample of await keeper.metrics()) {
+    if (sample.name === "keeper_loop_seconds_total") phases.set(sample.labels.phase, sample.value);
+  }
+  return phases;
+}
+
 function duBytes(dir: string): number {
   return Number(execFileSync("du", ["-sb", dir], { encoding: "utf8" }).split("\t")[0]);
 }
@@ -279,6 +288,9 @@ async function runStore(chain: TestChain, deployment: BillingDeployment, run: St
       logRange: { initial: 2000, min: 1, max: 10000 },
       batch: { gasBudget: 6_000_000, maxItems: 1000 },
       maxPendingTxs: 32,
+      // Production fee settings (the test config replaces a transaction after 3 s: here it would replace the ones
+      // still waiting their turn for a block).
+      fees: { maxFeePerGasGwei: 500, maxPriorityFeePerGasGwei: 2, bumpPercent: 15, replaceAfterMs: 15_000 },
     },
   );
   // The production entry (bundled, plain node): tsx's compiler alone adds ~70 MiB to a development run.
@@ -297,12 +309,19 @@ async function runStore(chain: TestChain, deployment: BillingDeployment, run: St
     const syncMs = Date.now() - ready;
     const events = await keeper.metric("keeper_events_synced_total");
     const cpuAtSync = cpuSeconds(keeper.pid);
+    const loopAtSync = await loopPhases(keeper);
     const chargingStarted = Date.now();
     // Every subscription charged once more (the metric counts Charged events the receipts reported).
     await keeper.waitForMetric("keeper_charges_confirmed_total", (n) => n >= SUBS, 4 * 60 * 60_000);
     const cpu = cpuSeconds(keeper.pid) - cpuAtSync;
     const chargingMs = Date.now() - chargingStarted;
     const peakRss = peakRssMiB(keeper.pid);
+    const loop = await loopPhases(keeper);
+    console.log(
+      `  ${run.name}: loop seconds while charging (${(chargingMs / 1000).toFixed(1)} s): ${[...loop]
+        .map(([phase, s]) => `${phase} ${(s - (loopAtSync.get(phase) ?? 0)).toFixed(1)}`)
+        .join(", ")}`,
+    );
     console.log(`  ${run.name}: RSS peaks by phase (MiB): ${rss.stop()}`);
     await keeper.kill("SIGTERM");
     // BENCH_KEEPER_LOG_DIR: the keeper's log lines per store, to see where a run's time went.

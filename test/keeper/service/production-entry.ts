@@ -245,6 +245,19 @@ describe("Keeper (production entry)", function () {
         const charges = await scenario.waitForCharges(3, 60_000);
         const lastChargeBlock = Math.max(...charges.map((charge) => charge.blockNumber));
         await keeper.waitForMetric("keeper_synced_block", (block) => block >= lastChargeBlock, 60_000);
+        // Where the loop's time went, per phase (once it has scheduled, every phase has run).
+        await keeper.waitForMetric("keeper_loop_seconds_total", (seconds) => seconds > 0, 30_000, {
+          phase: "schedule",
+        });
+        const phases = (await keeper.metrics()).filter((sample) => sample.name === "keeper_loop_seconds_total");
+        expect(phases.map((sample) => sample.labels.phase).sort()).to.deep.equal([
+          "checks",
+          "leases",
+          "schedule",
+          "sync",
+          "txs",
+        ]);
+        for (const sample of phases) expect(sample.value, sample.labels.phase).to.be.greaterThan(0);
         const live = await keeperCli(["status", "--config", config], keyEnv());
         expect(live.code, live.stderr).to.equal(0);
         expect(live.stdout).to.match(/^store: running keeper \(pid \d+\)$/m);

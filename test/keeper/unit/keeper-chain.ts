@@ -258,7 +258,7 @@ describe("Keeper against a Hardhat chain", function () {
       expect(await chargedIds(d.billingAddress, head + 1)).to.deep.equal([1n, 2n]);
     });
 
-    it("reads about one batch of candidates per free slot once the gas budget has cut a batch", async function () {
+    it("reads one budget's worth of candidates per free slot once the gas budget has cut a batch", async function () {
       const d = await deploy();
       // The LIMIT of every due-candidates query the scheduler makes.
       const inner = await PgliteDb.open();
@@ -280,8 +280,8 @@ describe("Keeper against a Hardhat chain", function () {
       await parts.txManager.tick();
       expect(await parts.scheduler.tick(head)).to.equal(1);
       await parts.txManager.tick();
-      // maxItems while the size is unknown, then the last batch's size and a quarter (1 -> 2), not maxItems again.
-      expect(limits).to.deep.equal([200, 2]);
+      // maxItems while the size is unknown, then what the budget fits by the last estimate (one), not maxItems again.
+      expect(limits).to.deep.equal([200, 1]);
       expect(await chargedIds(d.billingAddress, head + 1)).to.have.length(2);
     });
 
