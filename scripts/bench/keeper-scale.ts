@@ -104,6 +104,14 @@ async function loopPhases(keeper: KeeperProcess): Promise<Map<string, number>> {
   return phases;
 }
 
+/** The machine's CPU seconds, busy and total (all cores), from /proc/stat. */
+function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  // idle and iowait
+  return { busy: (total - fields[3] - fields[4]) / CLOCK_TICKS, total: total / CLOCK_TICKS };
+}
+
 function duBytes(dir: string): number {
   return Number(execFileSync("du", ["-sb", dir], { encoding: "utf8" }).split("\t")[0]);
 }
@@ -309,12 +317,25 @@ async function runStore(chain: TestChain, deployment: BillingDeployment, run: St
     const syncMs = Date.now() - ready;
     const events = await keeper.metric("keeper_events_synced_total");
     const cpuAtSync = cpuSeconds(keeper.pid);
+    const machineAtSync = machineCpu();
+    const chainAtSync = cpuSeconds(process.pid);
     const loopAtSync = await loopPhases(keeper);
     const chargingStarted = Date.now();
     // Every subscription charged once more (the metric counts Charged events the receipts reported).
     await keeper.waitForMetric("keeper_charges_confirmed_total", (n) => n >= SUBS, 4 * 60 * 60_000);
     const cpu = cpuSeconds(keeper.pid) - cpuAtSync;
     const chargingMs = Date.now() - chargingStarted;
+    // Who used the 2 cores while charging: the chain (simulating and mining, in this process) or the keeper.
+    const machine = machineCpu();
+    const cores = (seconds: number) => (seconds / (chargingMs / 1000)).toFixed(2);
+    console.log(
+      `  ${run.name}: CPU while charging: machine ${(
+        (100 * (machine.busy - machineAtSync.busy)) /
+        (machine.total - machineAtSync.total)
+      ).toFixed(
+        0,
+      )}% busy; chain (this process) ${cores(cpuSeconds(process.pid) - chainAtSync)} cores, keeper ${cores(cpu)} cores`,
+    );
     const peakRss = peakRssMiB(keeper.pid);
     const loop = await loopPhases(keeper);
     console.log(
