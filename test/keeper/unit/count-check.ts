@@ -5,11 +5,9 @@ import { Wallet } from "ethers";
 import { network } from "hardhat";
 import { pino } from "pino";
 
-import { InProcessEventBus } from "../../../keeper/src/bus/event-bus.js";
 import { RpcClient } from "../../../keeper/src/rpc.js";
-import { bindStore, migrate, PgliteDb } from "../../../keeper/src/store/index.js";
 import { type CountCheck, SubscriptionCountCheck } from "../../../keeper/src/sync/count-check.js";
-import { EventSync } from "../../../keeper/src/sync/event-sync.js";
+import { openTestStore, testEventSync } from "../support/keeper-parts.js";
 import { deployThreeSubscriptions } from "../support/three-subscriptions.js";
 
 const { ethers, networkHelpers, provider } = await network.create();
@@ -19,24 +17,9 @@ describe("Keeper subscription count check", function () {
 
   it("finds no gap after a full sync, the gap of a missed Subscribed event, and agreement again once resynced", async function () {
     const d = await deployThreeSubscriptions({ ethers, networkHelpers }, Wallet.createRandom().address);
-    const db = await PgliteDb.open();
-    await migrate(db);
-    await bindStore(db, 31337, d.billingAddress);
+    const db = await openTestStore(d.billingAddress);
     const rpc = new RpcClient(provider);
-    const sync = new EventSync(
-      db,
-      rpc,
-      new InProcessEventBus(),
-      {
-        chainId: 31337,
-        address: d.billingAddress,
-        startBlock: d.startBlock,
-        confirmations: 0,
-        reorgWindow: 64,
-        range: { initial: 100, min: 1, max: 1000 },
-      },
-      pino({ level: "silent" }),
-    );
+    const sync = testEventSync(db, rpc, d);
     const lines: string[] = [];
     const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line).msg as string) });
     const results: CountCheck[] = [];

@@ -5,22 +5,16 @@
 import { expect } from "chai";
 import { Wallet } from "ethers";
 import { network } from "hardhat";
-import { pino } from "pino";
-
 import { InProcessEventBus } from "../../../keeper/src/bus/event-bus.js";
 import { Leases } from "../../../keeper/src/leases.js";
-import { Quarantine } from "../../../keeper/src/quarantine.js";
-import { type Eip1193Provider, RpcClient } from "../../../keeper/src/rpc.js";
-import { Scheduler } from "../../../keeper/src/scheduler.js";
+import type { Eip1193Provider } from "../../../keeper/src/rpc.js";
 import { PrivateKeySigner } from "../../../keeper/src/signer.js";
-import { bindStore, type Db, migrate, PgliteDb, PostgresDb, toNumber } from "../../../keeper/src/store/index.js";
-import { EventSync } from "../../../keeper/src/sync/event-sync.js";
-import { TxManager } from "../../../keeper/src/tx-manager.js";
+import { type Db, PgliteDb, PostgresDb, toNumber } from "../../../keeper/src/store/index.js";
 import { createTestDatabase, requirePostgres } from "../bus/services.js";
+import { type KeeperParts, keeperParts, type PartsOptions, testEventSync } from "../support/keeper-parts.js";
 import { deployThreeSubscriptions, PERIOD } from "../support/three-subscriptions.js";
 
 const { ethers, networkHelpers, provider } = await network.create();
-const logger = pino({ level: "silent" });
 const GWEI = 10n ** 9n;
 
 async function deploy() {
@@ -41,72 +35,23 @@ function intercepting(hook: (method: string, params: unknown[]) => Promise<void>
   };
 }
 
-interface PartOptions {
-  db?: Db;
-  rpcProvider?: Eip1193Provider;
-  confirmations?: number;
-  txConfirmations?: number;
-  signer?: PrivateKeySigner;
-  leases?: Leases;
+/** The keeper's parts on this file's chain; the operator of `d` signs unless `signer` is given. */
+function parts(
+  d: Deployment,
+  options: Omit<PartsOptions, "provider" | "signer"> & {
+    rpcProvider?: Eip1193Provider;
+    signer?: PrivateKeySigner;
+  } = {},
+) {
+  return keeperParts(d, {
+    txConfirmations: 2,
+    ...options,
+    provider: options.rpcProvider ?? provider,
+    signer: options.signer ?? d.operator,
+  });
 }
 
-async function parts(d: Deployment, options: PartOptions = {}) {
-  const db = options.db ?? (await PgliteDb.open());
-  await migrate(db);
-  await bindStore(db, 31337, d.billingAddress);
-  const rpc = new RpcClient(options.rpcProvider ?? provider);
-  const signer = options.signer ?? d.operator;
-  const sync = new EventSync(
-    db,
-    rpc,
-    new InProcessEventBus(),
-    {
-      chainId: 31337,
-      address: d.billingAddress,
-      startBlock: d.startBlock,
-      confirmations: options.confirmations ?? 0,
-      reorgWindow: 64,
-      range: { initial: 100, min: 1, max: 1000 },
-    },
-    logger,
-  );
-  const late: { scheduler?: Scheduler } = {};
-  const txManager = new TxManager(
-    db,
-    rpc,
-    signer,
-    {
-      chainId: 31337,
-      maxFeePerGas: 500n * GWEI,
-      maxPriorityFeePerGas: 2n * GWEI,
-      bumpPercent: 15,
-      replaceAfterMs: 60_000,
-      confirmations: options.txConfirmations ?? 2,
-    },
-    logger,
-    { onFinal: (tx, receipt) => late.scheduler?.onFinal(tx, receipt) },
-  );
-  const scheduler = new Scheduler(
-    db,
-    rpc,
-    txManager,
-    {
-      billingAddress: d.billingAddress,
-      operator: signer.address,
-      gasBudget: 8_000_000n,
-      maxItems: 200,
-      maxPendingTxs: 4,
-      pastDueRetrySeconds: 3600,
-      quarantine: new Quarantine(db, { retrySeconds: 3600, maxRetrySeconds: 86_400 }),
-      leases: options.leases,
-    },
-    logger,
-  );
-  late.scheduler = scheduler;
-  return { db, rpc, sync, txManager, scheduler };
-}
-
-const syncAll = (p: { sync: EventSync }) => p.sync.catchUp(100, () => false);
+const syncAll = (p: Pick<KeeperParts, "sync">) => p.sync.catchUp(100, () => false);
 
 async function subscriptionStatus(db: Db, id: bigint): Promise<string | undefined> {
   const rows = await db.query<{ status: string }>("SELECT status FROM subscriptions WHERE id = $1", [String(id)]);
@@ -225,21 +170,7 @@ describe("Keeper guarantees (sync and transactions)", function () {
         const retracted: string[] = [];
         const bus = new InProcessEventBus();
         bus.subscribe((event, removed) => removed && retracted.push(event.name));
-        const sync = new EventSync(
-          p.db,
-          p.rpc,
-          bus,
-          {
-            chainId: 31337,
-            address: d.billingAddress,
-            startBlock: d.startBlock,
-            confirmations: 0,
-            reorgWindow: 64,
-            range: { initial: 100, min: 1, max: 1000 },
-          },
-          logger,
-          { onReorg: () => rollbacks++ },
-        );
+        const sync = testEventSync(p.db, p.rpc, d, { bus, hooks: { onReorg: () => rollbacks++ } });
         await sync.catchUp(100, () => false);
         const snapshot = await networkHelpers.takeSnapshot();
         await d.billing.connect(d.customers[1]).cancel(d.refs[1]);

@@ -3,21 +3,14 @@
 import { expect } from "chai";
 import { Wallet } from "ethers";
 import { network } from "hardhat";
-import { pino } from "pino";
 
-import { type ChainEvent, InProcessEventBus } from "../../../keeper/src/bus/event-bus.js";
-import { type Eip1193Provider, RpcClient } from "../../../keeper/src/rpc.js";
-import { Quarantine } from "../../../keeper/src/quarantine.js";
-import { Scheduler } from "../../../keeper/src/scheduler.js";
+import type { Eip1193Provider } from "../../../keeper/src/rpc.js";
 import { PrivateKeySigner } from "../../../keeper/src/signer.js";
-import { bindStore, type Db, migrate, PgliteDb, toBigInt } from "../../../keeper/src/store/index.js";
-import { EventSync } from "../../../keeper/src/sync/event-sync.js";
-import { TxManager } from "../../../keeper/src/tx-manager.js";
+import { type Db, PgliteDb, toBigInt } from "../../../keeper/src/store/index.js";
+import { type KeeperParts, keeperParts, type PartsOptions } from "../support/keeper-parts.js";
 import { AMOUNT, DAY, deployThreeSubscriptions, PERIOD } from "../support/three-subscriptions.js";
 
 const { ethers, networkHelpers, provider } = await network.create();
-const logger = pino({ level: "silent" });
-const GWEI = 10n ** 9n;
 
 async function deploy() {
   const operator = new PrivateKeySigner(Wallet.createRandom().privateKey);
@@ -36,79 +29,12 @@ function faulty(fault: (method: string, params: unknown[]) => Error | undefined)
   };
 }
 
-interface Parts {
-  db: Db;
-  sync: EventSync;
-  txManager: TxManager;
-  scheduler: Scheduler;
-  retracted: ChainEvent[];
-}
-
-async function keeperParts(
+/** The keeper's parts on this file's chain, the operator of `d` signing. */
+function partsFor(
   d: Awaited<ReturnType<typeof deploy>>,
-  options: {
-    db?: Db;
-    rpcProvider?: Eip1193Provider;
-    replaceAfterMs?: number;
-    range?: number;
-    gasBudget?: bigint;
-    maxPendingTxs?: number;
-  } = {},
-): Promise<Parts> {
-  const db = options.db ?? (await PgliteDb.open());
-  await migrate(db);
-  await bindStore(db, 31337, d.billingAddress);
-  const rpc = new RpcClient(options.rpcProvider ?? provider);
-  const bus = new InProcessEventBus();
-  const retracted: ChainEvent[] = [];
-  bus.subscribe((event, removed) => removed && retracted.push(event));
-  const sync = new EventSync(
-    db,
-    rpc,
-    bus,
-    {
-      chainId: 31337,
-      address: d.billingAddress,
-      startBlock: d.startBlock,
-      confirmations: 0,
-      reorgWindow: 64,
-      range: { initial: options.range ?? 100, min: 1, max: 1000 },
-    },
-    logger,
-  );
-  const late: { scheduler?: Scheduler } = {};
-  const txManager = new TxManager(
-    db,
-    rpc,
-    d.operator,
-    {
-      chainId: 31337,
-      maxFeePerGas: 500n * GWEI,
-      maxPriorityFeePerGas: 2n * GWEI,
-      bumpPercent: 15,
-      replaceAfterMs: options.replaceAfterMs ?? 60_000,
-      confirmations: 1,
-    },
-    logger,
-    { onFinal: (tx, receipt) => late.scheduler?.onFinal(tx, receipt) },
-  );
-  const scheduler = new Scheduler(
-    db,
-    rpc,
-    txManager,
-    {
-      billingAddress: d.billingAddress,
-      operator: d.operator.address,
-      gasBudget: options.gasBudget ?? 8_000_000n,
-      maxItems: 200,
-      maxPendingTxs: options.maxPendingTxs ?? 4,
-      pastDueRetrySeconds: 3600,
-      quarantine: new Quarantine(db, { retrySeconds: 3600, maxRetrySeconds: 86_400 }),
-    },
-    logger,
-  );
-  late.scheduler = scheduler;
-  return { db, sync, txManager, scheduler, retracted };
+  options: Omit<PartsOptions, "provider" | "signer"> & { rpcProvider?: Eip1193Provider } = {},
+) {
+  return keeperParts(d, { ...options, provider: options.rpcProvider ?? provider, signer: d.operator });
 }
 
 async function storedSubscriptions(db: Db) {
@@ -124,7 +50,7 @@ async function chargedIds(billingAddress: string, fromBlock: number): Promise<bi
   return events.map((e) => e.args.subscriptionId);
 }
 
-async function syncAll(parts: Parts) {
+async function syncAll(parts: KeeperParts) {
   return parts.sync.catchUp(100, () => false);
 }
 
@@ -134,7 +60,7 @@ describe("Keeper against a Hardhat chain", function () {
   describe("EventSync", function () {
     it("derives each subscription's status and next due time from the events", async function () {
       const d = await deploy();
-      const parts = await keeperParts(d);
+      const parts = await partsFor(d);
       const result = await syncAll(parts);
       expect(result.caughtUp).to.equal(true);
       const subs = await storedSubscriptions(parts.db);
@@ -163,7 +89,7 @@ describe("Keeper against a Hardhat chain", function () {
       await d.token.connect(d.customers[2]).approve(d.billingAddress, 0n); // subscription 3's next payment fails
       await networkHelpers.time.increase(5n * PERIOD);
 
-      const parts = await keeperParts(d);
+      const parts = await partsFor(d);
       for (let pass = 0; pass < 8; pass++) {
         await parts.scheduler.tick((await syncAll(parts)).cursor);
         await parts.txManager.tick();
@@ -216,7 +142,7 @@ describe("Keeper against a Hardhat chain", function () {
           ? new Error("query returned more than 10000 results")
           : undefined;
       });
-      const parts = await keeperParts(d, { rpcProvider: limited, range: 64 });
+      const parts = await partsFor(d, { rpcProvider: limited, range: 64 });
       const result = await parts.sync.catchUp(200, () => false);
       expect(result.caughtUp).to.equal(true);
       expect(parts.sync.sizer.size).to.be.below(64);
@@ -226,7 +152,7 @@ describe("Keeper against a Hardhat chain", function () {
     it("records each event once when a range is synced again", async function () {
       const d = await deploy();
       const db = await PgliteDb.open();
-      const first = await keeperParts(d, { db });
+      const first = await partsFor(d, { db });
       await syncAll(first);
       const [{ n: before }] = await db.query<{ n: unknown }>("SELECT count(*) AS n FROM events");
       await db.query("UPDATE sync_cursor SET block_number = $1, block_hash = NULL", [d.startBlock - 1]);
@@ -239,7 +165,7 @@ describe("Keeper against a Hardhat chain", function () {
   describe("Scheduler", function () {
     it("charges only what the chain says is due, once", async function () {
       const d = await deploy();
-      const parts = await keeperParts(d);
+      const parts = await partsFor(d);
       await syncAll(parts);
       expect(await parts.scheduler.tick(0)).to.equal(0); // nothing due yet
 
@@ -272,7 +198,7 @@ describe("Keeper against a Hardhat chain", function () {
         close: () => inner.close(),
       };
       // A budget below two charges (a batch of one is always allowed), one transaction in flight.
-      const parts = await keeperParts(d, { db: recording, gasBudget: 50_000n, maxPendingTxs: 1 });
+      const parts = await partsFor(d, { db: recording, gasBudget: 50_000n, maxPendingTxs: 1 });
       await syncAll(parts);
       await networkHelpers.time.increase(PERIOD);
       const head = await ethers.provider.getBlockNumber();
@@ -290,7 +216,7 @@ describe("Keeper against a Hardhat chain", function () {
       const registry = await ethers.getContractAt("OperatorRegistry", d.registry);
       const [safe] = await ethers.getSigners();
       await registry.connect(safe).rotateOperators([d.operator.address], []);
-      const parts = await keeperParts(d);
+      const parts = await partsFor(d);
       await syncAll(parts);
       await networkHelpers.time.increase(PERIOD);
       expect(await parts.scheduler.isRegistered()).to.equal(false);
@@ -301,7 +227,7 @@ describe("Keeper against a Hardhat chain", function () {
   describe("reorgs", function () {
     it("rolls back to the common ancestor, retracts the events and sends the reorged-out charge again", async function () {
       const d = await deploy();
-      const parts = await keeperParts(d);
+      const parts = await partsFor(d);
       await syncAll(parts);
       await networkHelpers.time.increase(PERIOD);
       const snapshot = await networkHelpers.takeSnapshot();
@@ -346,7 +272,7 @@ describe("Keeper against a Hardhat chain", function () {
       const crashing = faulty((method) =>
         method === "eth_sendRawTransaction" ? new Error("socket hang up") : undefined,
       );
-      const before = await keeperParts(d, { db, rpcProvider: crashing });
+      const before = await partsFor(d, { db, rpcProvider: crashing });
       await syncAll(before);
       await networkHelpers.time.increase(PERIOD);
       expect(await before.scheduler.tick(await ethers.provider.getBlockNumber())).to.equal(1);
@@ -354,7 +280,7 @@ describe("Keeper against a Hardhat chain", function () {
       expect([Number(stored.nonce), stored.state]).to.deep.equal([0, "pending"]);
       expect(await chargedIds(d.billingAddress, d.startBlock)).to.have.length(3); // only the subscribe-time charges
 
-      const after = await keeperParts(d, { db });
+      const after = await partsFor(d, { db });
       await after.txManager.tick({ rebroadcast: true });
       await after.txManager.tick();
       const [final] = await db.query<{ state: string }>("SELECT state FROM txs WHERE nonce = 0");
@@ -365,7 +291,7 @@ describe("Keeper against a Hardhat chain", function () {
 
     it("replaces a transaction that is not mined in time with both fees bumped, and finds the version that mined", async function () {
       const d = await deploy();
-      const parts = await keeperParts(d, { replaceAfterMs: 0 });
+      const parts = await partsFor(d, { replaceAfterMs: 0 });
       await syncAll(parts);
       await networkHelpers.time.increase(PERIOD);
       await provider.request({ method: "evm_setAutomine", params: [false] });
