@@ -39,18 +39,6 @@ const SYNC_STEPS_PER_ITERATION = 20;
  * too old to pick from and the sync comes first.
  */
 const SCHEDULE_WITHIN_BLOCKS = 64;
-/**
- * Near the head, the sync takes ranges until it has caught up, for at most as long as the rest of the previous pass
- * took (and at least this long). One range per pass fell behind the blocks the keeper fills with its own charges (at
- * a million subscriptions it trailed by more than SCHEDULE_WITHIN_BLOCKS every few passes, and then synced alone for
- * 10-15 s while blocks went empty); this way it keeps pace and the scheduler still gets half of every pass.
- */
-const NEAR_HEAD_SYNC_MIN_MS = 1_000;
-/**
- * The scheduler's share of a pass: no new wave (a claim of batches on a shared store) starts after this long, so
- * receipts free their slots and the sync moves on between waves instead of after every free slot was filled.
- */
-const SCHEDULE_PASS_MS = 3_000;
 const MAX_BACKOFF_MS = 10_000;
 /** How long a graceful stop waits for the outbox batch in flight before it closes the bus (the batch is re-sent). */
 const OUTBOX_STOP_GRACE_MS = 5_000;
@@ -159,8 +147,6 @@ export class Keeper {
   private caughtUpOnce = false;
   /** Caught up once, and the last sync pass ended within {@link SCHEDULE_WITHIN_BLOCKS} of the confirmed head. */
   private nearHead = false;
-  /** Wall time of the previous pass without its sync: the near-head sync's time budget. */
-  private lastPassRestMs = 0;
   /** Blocks the sync trails the head by, beyond the confirmations it waits for on purpose. */
   private syncLag?: number;
   private oldestPendingSeconds?: number;
@@ -501,13 +487,12 @@ export class Keeper {
     const sync = this.sync as EventSync;
     const leases = this.leases as Leases;
     const timed = this.timedPhase;
-    const passStarted = performance.now();
     let result;
     if (await timed("leases", () => this.holdsSyncLease())) {
-      const syncUntil = passStarted + Math.max(NEAR_HEAD_SYNC_MIN_MS, this.lastPassRestMs);
-      const syncDone = () => this.stopped || (this.nearHead && performance.now() > syncUntil);
       try {
-        result = await timed("sync", () => sync.catchUp(SYNC_STEPS_PER_ITERATION, syncDone));
+        result = await timed("sync", () =>
+          sync.catchUp(this.nearHead ? 1 : SYNC_STEPS_PER_ITERATION, () => this.stopped),
+        );
       } catch (err) {
         if (!(err instanceof LeaseLostError)) throw err;
         this.setSyncLeader(false);
@@ -515,7 +500,6 @@ export class Keeper {
     }
     const following = result === undefined;
     result ??= await timed("sync", () => sync.follow(this.config.leases.followerLagBlocks));
-    const syncedAt = performance.now();
     this.updateEndpointMetrics();
     if (this.stopped) return false;
     await timed("leases", () => leases.renewInFlight());
@@ -525,17 +509,13 @@ export class Keeper {
       this.caughtUpOnce && result.head - this.config.confirmations - result.cursor <= SCHEDULE_WITHIN_BLOCKS;
     if ((result.caughtUp || this.nearHead) && !result.held && !this.stopped) {
       const cursor = result.cursor;
-      const scheduleUntil = performance.now() + SCHEDULE_PASS_MS;
-      await timed("schedule", () =>
-        (this.scheduler as Scheduler).tick(cursor, () => this.stopped || performance.now() > scheduleUntil),
-      );
+      await timed("schedule", () => (this.scheduler as Scheduler).tick(cursor, () => this.stopped));
     }
     if (result.caughtUp && !following) {
       const cursor = result.cursor;
       await timed("checks", async () => this.countCheck?.maybeCheck(cursor));
     }
     await timed("checks", () => this.checkBalance());
-    this.lastPassRestMs = performance.now() - syncedAt;
     // A follower waits for the leader at the normal pace instead of spinning.
     return !following && !result.caughtUp;
   }
