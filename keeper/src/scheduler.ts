@@ -1,6 +1,6 @@
 // Scheduler: picks subscriptions due by CHAIN time from the store, re-checks each on chain (`areDue`), sizes a
-// `chargeMany` batch to the gas budget by estimating and halving (the estimate is also the simulation of the whole
-// call), and only then hands it to the tx manager, which reserves the nonce. A batch whose simulation reverts is
+// `chargeMany` batch to the gas budget by its estimate on the latest block (the estimate is also the simulation of the
+// whole call), and only then hands it to the tx manager, which reserves the nonce. A batch whose simulation reverts is
 // bisected: the items that fail on their own are quarantined, the others are sent.
 import type { Logger } from "pino";
 

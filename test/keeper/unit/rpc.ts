@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 
 import { expect } from "chai";
+import { network } from "hardhat";
 
 import { classifyRpcError, RpcClient, RpcError, suggestedRange } from "../../../keeper/src/rpc.js";
 
@@ -125,6 +126,30 @@ describe("Keeper RPC", function () {
         .blockNumber()
         .catch((e: RpcError) => e);
       expect((error as RpcError).kind).to.equal("unreachable");
+    });
+  });
+
+  describe("RpcClient on a node with queued transactions", function () {
+    it("estimates gas on the latest block, not on a pending one that first runs the queue", async function () {
+      // EDR (like anvil, Besu and Erigon) estimates on the pending block by default: with the keeper's own batches
+      // queued, every estimate executed them all first. Here a queued transfer spends the sender's tokens: on the
+      // pending block a transfer of one more token reverts, on the latest block it goes through.
+      const { provider, ethers } = await network.create();
+      const [sender, receiver] = await ethers.getSigners();
+      const token = await ethers.deployContract("BillingToken", ["Token", "TOK", sender.address]);
+      await token.mint(sender.address, 100n);
+      await provider.request({ method: "evm_setAutomine", params: [false] });
+      await token.transfer(receiver.address, 100n);
+      const client = new RpcClient(provider);
+      const transfer = {
+        from: sender.address,
+        to: await token.getAddress(),
+        data: token.interface.encodeFunctionData("transfer", [receiver.address, 1n]),
+      };
+      const onPending = await client.estimateGas(transfer, "pending").catch((e: RpcError) => e);
+      expect(onPending, "the pending block runs the queued transfer first").to.be.instanceOf(RpcError);
+      expect((onPending as RpcError).kind).to.equal("reverted");
+      expect(await client.estimateGas(transfer)).to.be.greaterThan(21_000n);
     });
   });
 });
