@@ -3,7 +3,7 @@
 // database time (`now()`), so the instances' clocks do not matter; a dead instance's leases lapse after the TTL and
 // the others take its work over.
 import { notQuarantined } from "./quarantine.js";
-import { type Db, toBigInt } from "./store/index.js";
+import { type Db, toBigInt, withExclusionMemory } from "./store/index.js";
 
 /** The lease row of the event-sync leader. */
 export const SYNC_LEASE = "sync";
@@ -98,15 +98,17 @@ export class Leases {
     // by the claim's size and read in due order from the partial index (with a million due, creating a row for
     // every one took seconds per claim); CLAIM_WINDOW claims' worth, so instances claiming at the same moment each
     // find rows they can take instead of all queueing for the same ones.
-    await this.db.query(
-      `INSERT INTO work_leases (subscription_id, holder, sender, expires_at)
+    await withExclusionMemory(this.db, query.exclude.length, (tx) =>
+      tx.query(
+        `INSERT INTO work_leases (subscription_id, holder, sender, expires_at)
        SELECT s.id, '', '', '-infinity' FROM subscriptions s
        WHERE ${due} AND NOT EXISTS (SELECT 1 FROM work_leases l WHERE l.subscription_id = s.id)
        ORDER BY s.next_charge_at, s.id LIMIT $3 * ${CLAIM_WINDOW}
        ON CONFLICT (subscription_id) DO NOTHING`,
-      params,
+        params,
+      ),
     );
-    return this.db.transaction(async (tx) => {
+    return withExclusionMemory(this.db, query.exclude.length, async (tx) => {
       // Candidates in due order, read from the partial index past the live claims (a bounded walk, whatever the
       // number of lease rows), then locked: a row another instance claims meanwhile is skipped or re-checked.
       const rows = await tx.query<{ id: unknown }>(

@@ -9,7 +9,7 @@ import { billingInterface, eventNameOf } from "./sync/decode.js";
 import type { Leases } from "./leases.js";
 import { notQuarantined, type Quarantine } from "./quarantine.js";
 import { classifyRpcError, mapLimit, type RpcClient, type RpcReceipt } from "./rpc.js";
-import { type Db, toBigInt } from "./store/index.js";
+import { type Db, toBigInt, withExclusionMemory } from "./store/index.js";
 import type { TxManager } from "./tx-manager.js";
 
 export type { SubscriptionRef } from "./calldata.js";
@@ -44,15 +44,18 @@ export async function dueSubscriptionIds(
   inFlight: readonly string[],
   limit: number,
 ): Promise<bigint[]> {
-  // NOT IN over a subquery is a hashed anti-join; `id = ANY(array)` would scan the whole array for every row.
-  const rows = await db.query<{ id: unknown }>(
-    `SELECT s.id FROM subscriptions s
+  // NOT IN over a subquery is a hashed anti-join, given the memory to hash the list; `id = ANY(array)` would scan
+  // the whole array for every row.
+  const rows = await withExclusionMemory(db, inFlight.length, (tx) =>
+    tx.query<{ id: unknown }>(
+      `SELECT s.id FROM subscriptions s
      WHERE s.status IN ('active', 'past_due') AND s.next_charge_at <= $1 AND s.retry_at <= $1
        AND s.id NOT IN (SELECT unnest($2::text[]::bigint[]))
        AND NOT EXISTS (SELECT 1 FROM merchants m WHERE m.id = s.merchant_id AND m.paused)
        AND ${notQuarantined(1)}
      ORDER BY s.next_charge_at, s.id LIMIT $3`,
-    [chainNow.toString(), inFlight, limit],
+      [chainNow.toString(), inFlight, limit],
+    ),
   );
   return rows.map((row) => toBigInt(row.id));
 }

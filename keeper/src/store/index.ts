@@ -1,6 +1,7 @@
 import type { Db } from "./db.js";
 
 export { initPgliteDir, openDb, PGLITE_SETTINGS, PgliteDb, PostgresDb, toBigInt, toNumber, type Db } from "./db.js";
+export { withExclusionMemory } from "./exclusion.js";
 export { migrate, MIGRATIONS, type Migration } from "./migrations.js";
 
 /** The store is bound to one chain and contract on first use; another keeper config must not reuse it. */
