@@ -114,8 +114,9 @@ export function chargeOutcome(receipt: RpcReceipt, billingAddress: string, subsc
 const PAST_DUE = 2;
 /**
  * Batches one instance claims at a time on a shared store, so the instances split the work instead of one taking
- * all. With one keeper every free slot is one wave: waves of 4 (simulated while the earlier ones were queued) made
- * every simulation slower on a node that holds them (10,000 charges: 45 blocks instead of 5, measured).
+ * all. With one keeper every free slot is one wave: waves of 4 were measured slower (10,000 charges: 45 blocks instead
+ * of 5) while estimates ran on the pending block, where each one first executed the earlier waves; not re-measured
+ * since estimates name the latest block.
  */
 const SHARED_BATCHES_PER_CLAIM = 4;
 /** Ids per `areDue` call (well within an eth_call's gas cap). */

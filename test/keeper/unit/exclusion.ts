@@ -10,6 +10,7 @@ import { Leases } from "../../../keeper/src/leases.js";
 import { dueSubscriptionIds } from "../../../keeper/src/scheduler.js";
 import { type Db, migrate, PgliteDb, PostgresDb, withExclusionMemory } from "../../../keeper/src/store/index.js";
 import { createTestDatabase, requirePostgres } from "../bus/services.js";
+import { withQueryHook } from "../support/query-hook.js";
 
 const NOW = 1_000_000n;
 /** Past the embedded store's threshold (~110,000 ids at 2MB) and PostgreSQL's default one (4MB). */
@@ -48,16 +49,10 @@ const exclusionPlan = (db: Db, inFlight: string[]) =>
   );
 
 /** `db`, recording the plan's filter of every statement with an exclusion list it runs (in the same transaction). */
-function recordingPlans(db: Db, filters: string[]): Db {
-  return {
-    query: async <T>(sql: string, params?: unknown[]) => {
-      if (sql.includes("NOT IN (SELECT unnest(")) filters.push(await exclusionFilter(db, sql, params ?? []));
-      return db.query<T>(sql, params);
-    },
-    transaction: (fn) => db.transaction((tx) => fn(recordingPlans(tx, filters))),
-    close: () => db.close(),
-  };
-}
+const recordingPlans = (db: Db, filters: string[]): Db =>
+  withQueryHook(db, async (sql, params, on) => {
+    if (sql.includes("NOT IN (SELECT unnest(")) filters.push(await exclusionFilter(on, sql, params ?? []));
+  });
 
 function exclusionTests(open: () => Promise<{ db: Db; close: () => Promise<void> }>) {
   let db: Db;

@@ -12,6 +12,7 @@ import { PrivateKeySigner } from "../../../keeper/src/signer.js";
 import { type Db, PgliteDb, PostgresDb, toNumber } from "../../../keeper/src/store/index.js";
 import { createTestDatabase, requirePostgres } from "../bus/services.js";
 import { type KeeperParts, keeperParts, type PartsOptions, testEventSync } from "../support/keeper-parts.js";
+import { withQueryHook } from "../support/query-hook.js";
 import { deployThreeSubscriptions, PERIOD } from "../support/three-subscriptions.js";
 
 const { ethers, networkHelpers, provider } = await network.create();
@@ -87,18 +88,13 @@ describe("Keeper guarantees (sync and transactions)", function () {
       const inner = await PgliteDb.open();
       // The store fails the first time events are inserted, inside the sync's transaction.
       let failures = 1;
-      const failing = (db: Db): Db => ({
-        query: async (sql, params) => {
-          if (failures > 0 && sql.includes("INSERT INTO events")) {
-            failures--;
-            throw new Error("injected store failure");
-          }
-          return db.query(sql, params);
-        },
-        transaction: (fn) => db.transaction((tx) => fn(failing(tx))),
-        close: () => db.close(),
+      const failing = withQueryHook(inner, (sql) => {
+        if (failures > 0 && sql.includes("INSERT INTO events")) {
+          failures--;
+          throw new Error("injected store failure");
+        }
       });
-      const p = await parts(d, { db: failing(inner) });
+      const p = await parts(d, { db: failing });
       const error = await syncAll(p).catch((e: Error) => e);
       expect((error as Error).message).to.equal("injected store failure");
       const result = await syncAll(p);

@@ -8,6 +8,7 @@ import type { Eip1193Provider } from "../../../keeper/src/rpc.js";
 import { PrivateKeySigner } from "../../../keeper/src/signer.js";
 import { type Db, PgliteDb, toBigInt } from "../../../keeper/src/store/index.js";
 import { type KeeperParts, keeperParts, type PartsOptions } from "../support/keeper-parts.js";
+import { withQueryHook } from "../support/query-hook.js";
 import { AMOUNT, DAY, deployThreeSubscriptions, PERIOD } from "../support/three-subscriptions.js";
 
 const { ethers, networkHelpers, provider } = await network.create();
@@ -190,16 +191,11 @@ describe("Keeper against a Hardhat chain", function () {
       const inner = await PgliteDb.open();
       const limits: number[] = [];
       // Also inside transactions (the due query runs in one, with the memory to hash its exclusion list).
-      const recording = (db: Db): Db => ({
-        query: (sql, params) => {
-          if (/FROM subscriptions s\b[\s\S]*LIMIT \$3/.test(sql)) limits.push(Number(params?.[2]));
-          return db.query(sql, params);
-        },
-        transaction: (fn) => db.transaction((tx) => fn(recording(tx))),
-        close: () => db.close(),
+      const recording = withQueryHook(inner, (sql, params) => {
+        if (/FROM subscriptions s\b[\s\S]*LIMIT \$3/.test(sql)) limits.push(Number(params?.[2]));
       });
       // A budget below two charges (a batch of one is always allowed), one transaction in flight.
-      const parts = await partsFor(d, { db: recording(inner), gasBudget: 50_000n, maxPendingTxs: 1 });
+      const parts = await partsFor(d, { db: recording, gasBudget: 50_000n, maxPendingTxs: 1 });
       await syncAll(parts);
       await networkHelpers.time.increase(PERIOD);
       const head = await ethers.provider.getBlockNumber();
