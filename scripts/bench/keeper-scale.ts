@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-import { JsonRpcProvider } from "ethers";
+import { JsonRpcProvider, formatEther, formatUnits } from "ethers";
 import pg from "pg";
 
 import { KEEPER_NODE_OPTIONS } from "../../keeper/src/node-flags.js";
@@ -44,6 +44,16 @@ const CONFIRMATIONS = 2;
 const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 /** chargeMany gas per item (npm run bench:gas): a full block's worth of due items for the due-query timing. */
 const GAS_PER_ITEM = 23_249n;
+/** The keeper's fee cap here (production settings). */
+const MAX_FEE_GWEI = 500;
+/**
+ * What the operator holds before each store's run: every charge at the fee cap, twice over. Blocks full of the
+ * keeper's own charges raise the base fee 12.5% a block (EIP-1559): at a million it went from 7 wei past the
+ * 500 gwei cap and the 1,000 ETH of the test setup ran out. EDR accepts a transaction whose upfront cost (gas limit x
+ * max fee) fits the balance alone, not with the others pending, and then mines no block at all while it cannot pay
+ * for the next one (a node such as geth refuses it instead: the keeper reports cannot_pay_next_batch).
+ */
+const OPERATOR_FUNDS = 2n * BigInt(SUBS) * GAS_PER_ITEM * BigInt(MAX_FEE_GWEI) * 10n ** 9n + 10n ** 21n;
 const FULL_BLOCK_ITEMS = Number(BLOCK_GAS_LIMIT / GAS_PER_ITEM);
 /** Blocks per raw eth_getLogs request: at most ~32,000 logs with full blocks of charges. */
 const RAW_PAGE_BLOCKS = 25;
@@ -214,11 +224,17 @@ async function chargesSince(chain: TestChain, deployment: BillingDeployment, fro
   // fullest block's charges (empty ones included), by position.
   const fullest = Math.max(...perBlock.values());
   const thin: string[] = [];
+  let peakBaseFee = 0n;
   for (let block = first; block <= last; block++) {
     const n = perBlock.get(block) ?? 0;
     if (n < fullest / 2) thin.push(`#${block - first + 1}: ${n}`);
+    const header = await chain.rpc<{ baseFeePerGas: string }>("eth_getBlockByNumber", [
+      `0x${block.toString(16)}`,
+      false,
+    ]);
+    if (BigInt(header.baseFeePerGas) > peakBaseFee) peakBaseFee = BigInt(header.baseFeePerGas);
   }
-  return { count, blocksUsed: last - first + 1, gas, fullest, thin };
+  return { count, blocksUsed: last - first + 1, gas, fullest, thin, peakBaseFee };
 }
 
 /** Median time of the scheduler's due query for a full block of items, at `chainNow`. */
@@ -280,6 +296,7 @@ async function runStore(chain: TestChain, deployment: BillingDeployment, run: St
   const head = (await chain.blockNumber()) - CONFIRMATIONS;
   const raw = await rawLogs(chain, deployment, head);
   const firstChargeBlock = (await chain.blockNumber()) + 1;
+  await chain.setBalance(deployment.operator.address, OPERATOR_FUNDS);
   const workspace = new KeeperWorkspace();
   const config = keeperConfig(
     {
@@ -298,7 +315,7 @@ async function runStore(chain: TestChain, deployment: BillingDeployment, run: St
       maxPendingTxs: 32,
       // Production fee settings (the test config replaces a transaction after 3 s: here it would replace the ones
       // still waiting their turn for a block).
-      fees: { maxFeePerGasGwei: 500, maxPriorityFeePerGasGwei: 2, bumpPercent: 15, replaceAfterMs: 15_000 },
+      fees: { maxFeePerGasGwei: MAX_FEE_GWEI, maxPriorityFeePerGasGwei: 2, bumpPercent: 15, replaceAfterMs: 15_000 },
     },
   );
   // The production entry (bundled, plain node): tsx's compiler alone adds ~70 MiB to a development run.
@@ -354,6 +371,11 @@ async function runStore(chain: TestChain, deployment: BillingDeployment, run: St
       writeFileSync(file, keeper.logs.map((line) => JSON.stringify(line)).join("\n"));
     }
     const charges = await chargesSince(chain, deployment, firstChargeBlock);
+    const paid =
+      OPERATOR_FUNDS - BigInt(await chain.rpc<string>("eth_getBalance", [deployment.operator.address, "latest"]));
+    console.log(
+      `  ${run.name}: the operator paid ${formatEther(paid)} ETH in fees; base fee at most ${formatUnits(charges.peakBaseFee, "gwei")} gwei (EIP-1559: +12.5% a full block)`,
+    );
     console.log(
       `  ${run.name}: fullest block ${charges.fullest} charges; under half of it: ${charges.thin.length === 0 ? "none" : charges.thin.slice(0, 12).join(", ")}${charges.thin.length > 12 ? ", ..." : ""}`,
     );
