@@ -52,7 +52,8 @@ const PATTERNS: readonly [RpcErrorKind, RegExp][] = [
     "underpriced",
     /replacement transaction underpriced|transaction underpriced|replacement fee too low|fee too low|gas price too low|max fee per gas less than block base fee|feecap.*too low|underpriced/i,
   ],
-  ["insufficient-funds", /insufficient funds|insufficient balance|sender doesn't have enough funds/i],
+  // geth refuses a transaction whose cost, with the sender's others pending, exceeds the balance ("overdraft").
+  ["insufficient-funds", /insufficient funds|insufficient balance|sender doesn't have enough funds|overdraft/i],
   ["reverted", /execution reverted|reverted|revert|vm exception|invalid opcode|out of gas|gas required exceeds/i],
   ["timeout", /timeout|timed out|aborted|deadline exceeded|gateway time-?out|ETIMEDOUT/i],
   [

@@ -25,6 +25,11 @@ describe("Keeper RPC", function () {
       ["replacement transaction underpriced", "underpriced"],
       ["Replacement Transaction Underpriced", "underpriced"],
       ["insufficient funds for gas * price + value", "insufficient-funds"],
+      ["transaction would cause overdraft", "insufficient-funds"],
+      [
+        "Sender doesn't have enough funds to send tx. The max upfront cost is: 3420153000000000000 and the sender's balance is: 2742489793673494607.",
+        "insufficient-funds",
+      ],
       ["execution reverted: BillingNotDue", "reverted"],
       ["fetch failed ECONNREFUSED", "unreachable"],
       ["something else entirely", "other"],
