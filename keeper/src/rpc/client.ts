@@ -313,21 +313,31 @@ export class RpcClient {
     return Math.max(...answered);
   }
 
-  /** A block header; throws when the node does not know the block. */
+  /** The best head any endpoint reported so far (null before the first answer). */
+  bestKnownHead(): number | null {
+    return this.pool.bestHead();
+  }
+
+  /**
+   * A block header that must exist; an endpoint without it (behind the others) is a wrong answer, asked again
+   * elsewhere before the call fails.
+   */
   async getBlock(block: BlockTag): Promise<BlockHeader> {
-    const header = await this.findBlock(block);
-    if (header === null)
-      throw new RpcError(`eth_getBlockByNumber: block ${block} not found`, "eth_getBlockByNumber", "other");
-    return header;
+    return (await this.readBlock(block, true)) as BlockHeader;
   }
 
   /** A block header, or null when the node has no such block (yet, or any more after a reorg). */
   async findBlock(block: BlockTag): Promise<BlockHeader | null> {
-    const b = await this.get("eth_getBlockByNumber", [tag(block), false], blockSchema.nullable(), (value) =>
-      value !== null && typeof block === "number" && Number(value.number) !== block
+    return this.readBlock(block, false);
+  }
+
+  private async readBlock(block: BlockTag, required: boolean): Promise<BlockHeader | null> {
+    const b = await this.get("eth_getBlockByNumber", [tag(block), false], blockSchema.nullable(), (value) => {
+      if (value === null) return required ? `block ${block} not found` : undefined;
+      return typeof block === "number" && Number(value.number) !== block
         ? `asked for block ${block}, got block ${value.number}`
-        : undefined,
-    );
+        : undefined;
+    });
     return b === null ? null : toHeader(b);
   }
 
@@ -470,17 +480,16 @@ export class RpcClient {
         }
       }),
     );
+    // Every endpoint should hold the transaction (the one that mines it may be any): one that was rate-limited,
+    // unreachable or slow gets it again in the background once its pause is over, whatever the others answered (when
+    // none accepted, the retry below reaches only one of them).
+    outcomes.forEach((outcome, index) => {
+      if (outcome instanceof RpcError && TRANSIENT.has(outcome.kind)) {
+        void this.rebroadcast(this.pool.endpoints[index], raw);
+      }
+    });
     const accepted = outcomes.find((o): o is string => typeof o === "string");
-    if (accepted !== undefined) {
-      // Every endpoint should hold the transaction (the one that mines it may be any): one that was rate-limited or
-      // unreachable gets it again in the background once its pause is over.
-      outcomes.forEach((outcome, index) => {
-        if (outcome instanceof RpcError && TRANSIENT.has(outcome.kind)) {
-          void this.rebroadcast(this.pool.endpoints[index], raw);
-        }
-      });
-      return accepted;
-    }
+    if (accepted !== undefined) return accepted;
     const errors = outcomes as RpcError[];
     const verdict = errors.find((e) => !TRANSIENT.has(e.kind));
     if (verdict) throw verdict;

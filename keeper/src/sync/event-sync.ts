@@ -89,7 +89,9 @@ class InconsistentAnswerError extends RetryRangeError {}
 
 /**
  * Re-reads that must all disagree with a stored block hash before it counts as reorged out, and the pauses before
- * them: spread over ~2 s so a short burst of wrong answers from one node behind a load balancer is outlasted.
+ * them: spread over ~2 s so a short burst of wrong answers from one node behind a load balancer is outlasted. The
+ * last two must also agree with each other: a real reorg shows one new block (or none) at that height, while a
+ * flaky node's wrong answers differ from read to read.
  */
 const REORG_CONFIRM_DELAYS_MS = [200, 600, 1200];
 
@@ -211,6 +213,14 @@ export class EventSync {
         confirmed = false;
         break;
       }
+    }
+    if (confirmed && reads.at(-1) !== reads.at(-2)) confirmed = false;
+    // "No such block" from a node whose head is below it (a lagging endpoint, or a lagging node behind a balancer)
+    // says nothing about a reorg while any endpoint's head is at or above the block: only a chain that got shorter
+    // everywhere confirms it.
+    if (confirmed && reads.at(-1) === null) {
+      const head = Math.max(await this.rpc.blockNumber(), this.rpc.bestKnownHead() ?? 0);
+      if (head >= cursor.number) confirmed = false;
     }
     const byHash = confirmed ? await this.rpc.findBlockByHash(cursor.hash as string).catch(() => undefined) : undefined;
     this.hooks.onReorgSuspicion?.(confirmed);

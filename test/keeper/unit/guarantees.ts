@@ -141,9 +141,14 @@ describe("Keeper guarantees (sync and transactions)", function () {
       expect(await subscriptionStatus(p.db, 2n), "the store follows the chain").to.equal("active");
     });
 
-    for (const [what, burstMs] of [
-      ["one wrong read", 0],
-      ["a one-second burst of wrong reads", 1000],
+    // [what, burst of wrong reads (ms), wrong reads in a row at least, what a wrong read answers]
+    for (const [what, burstMs, inARow, answers] of [
+      ["one wrong read", 0, 1, "fork"],
+      ["a one-second burst of wrong reads", 1000, 1, "fork"],
+      // As many as the confirmation reads (first read + re-reads): only their disagreement tells them from a reorg.
+      ["four different wrong reads in a row (a flaky node, not a fork)", 0, 4, "varying"],
+      // A lagging node behind a balancer, or a lagging endpoint: the head is above the block, the read finds none.
+      ["four reads in a row that find no such block (a lagging node)", 0, 4, "missing"],
     ] as const) {
       it(`rolls nothing back for ${what} of the synced block's header, and still rolls back a real reorg`, async function () {
         const d = await deploy();
@@ -154,9 +159,12 @@ describe("Keeper guarantees (sync and transactions)", function () {
               const answer = await provider.request(args as { method: string; params?: unknown[] });
               const params = (args.params ?? []) as unknown[];
               const asked = args.method === "eth_getBlockByNumber" && params[0] === `0x${wrong.at.toString(16)}`;
-              if (asked && (wrong.reads === 0 || Date.now() < wrong.until)) {
+              if (asked && (wrong.reads < inARow || Date.now() < wrong.until)) {
                 wrong.reads++;
-                return { ...(answer as object), hash: `0x${"ee".repeat(32)}` };
+                if (answers === "missing") return null;
+                const hash =
+                  answers === "varying" ? `0x${wrong.reads.toString(16).padStart(64, "e")}` : `0x${"ee".repeat(32)}`;
+                return { ...(answer as object), hash };
               }
               return answer;
             },

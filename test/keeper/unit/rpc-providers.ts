@@ -209,12 +209,47 @@ describe("Keeper RPC against hostile providers", function () {
       expect(behind.seen.filter((r) => r.method === "eth_getBalance")).to.have.length(0);
     });
 
+    it("reads a block that must exist from another endpoint when the first has none, and names the block when none has it", async function () {
+      // The first endpoint's head is below block 7 (it lags, within maxLagBlocks): it answers null.
+      const lagging = await serve((request) => ok(request, request.method === "eth_blockNumber" ? "0x6" : null));
+      const current = await serve((request) =>
+        ok(request, request.method === "eth_blockNumber" ? "0x8" : header(Number(request.params[0]))),
+      );
+      const client = new RpcClient([lagging.url, current.url]);
+      expect(await client.blockNumber()).to.equal(8);
+      expect((await client.getBlock(7)).number).to.equal(7);
+      expect(lagging.seen.filter((r) => r.method === "eth_getBlockByNumber"), "asked first").to.have.length(1);
+      expect(await client.findBlock(9), "a block that may not exist is null, not an error").to.equal(null);
+
+      const alone = new RpcClient([lagging.url], { retries: 1 });
+      const error = (await alone.getBlock(7).catch((e: unknown) => e)) as RpcError;
+      expect(error).to.be.instanceOf(RpcError);
+      expect(error.message).to.match(/eth_getBlockByNumber: .*block 7 not found/);
+    });
+
     it("broadcasts a raw transaction to every endpoint and succeeds when one accepts it", async function () {
       const refusing = await serve(() => ({ status: 503, body: "unavailable" }));
       const accepting = await serve((request) => ok(request, HASH(5)));
       const client = new RpcClient([refusing.url, accepting.url]);
       expect(await client.sendRawTransaction("0x01")).to.equal(HASH(5));
       expect(refusing.seen.map((r) => r.method)).to.include("eth_sendRawTransaction");
+    });
+
+    it("gives a transaction again to every endpoint that failed its broadcast, also when none accepted at first", async function () {
+      // Each endpoint is unavailable for its first send only: the call's own retry reaches one of them, the
+      // background re-send must reach the other.
+      const flaky = () =>
+        serve((request, index) => (index === 0 ? { status: 503, body: "unavailable" } : ok(request, HASH(5))));
+      const [first, second] = [await flaky(), await flaky()];
+      const client = new RpcClient([first.url, second.url]);
+      expect(await client.sendRawTransaction("0x01")).to.equal(HASH(5));
+      const sends = (server: typeof first) => server.seen.filter((r) => r.method === "eth_sendRawTransaction").length;
+      const deadline = Date.now() + 5_000;
+      while ((sends(first) < 2 || sends(second) < 2) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(sends(first), "sends to the first endpoint").to.be.at.least(2);
+      expect(sends(second), "sends to the second endpoint").to.be.at.least(2);
     });
   });
 
