@@ -133,15 +133,19 @@ describe("Keeper (process)", function () {
       console.log(
         `      behind: ${JSON.stringify(behind.injected)} getLogs=${behind.received.get("eth_getLogs") ?? 0}; current: ${JSON.stringify(current.injected)} getLogs=${current.received.get("eth_getLogs") ?? 0}; lag of #0 ${lag}`,
       );
-      expect(lag, "the endpoint behind is seen behind").to.be.at.least(10);
+      // Set aside for reads once seen more than maxLagBlocks behind (heads are read at different moments).
+      expect(lag, "the endpoint behind is seen more than maxLagBlocks (3) behind").to.be.greaterThan(3);
       expect(current.injected.rateLimited, "rate limits on the other endpoint").to.be.greaterThan(0);
-      // Every signed transaction reached both endpoints.
+      // Every signed transaction reaches both endpoints: a copy refused for a rate limit is sent again in the
+      // background after the pause, possibly after the transaction is final (the last one just was).
       const hashesAt = (proxy: typeof behind) => new Set(proxy.transactions.map((tx) => tx.hash));
-      const signed = scenario.signedByOperator();
-      expect(signed.length).to.be.greaterThan(0);
-      expect(signed.filter((tx) => !hashesAt(behind).has(tx.hash) || !hashesAt(current).has(tx.hash))).to.deep.equal(
-        [],
-      );
+      const missing = () =>
+        scenario.signedByOperator().filter((tx) => !hashesAt(behind).has(tx.hash) || !hashesAt(current).has(tx.hash));
+      expect(scenario.signedByOperator().length).to.be.greaterThan(0);
+      for (const deadline = Date.now() + 10_000; missing().length > 0 && Date.now() < deadline;) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(missing()).to.deep.equal([]);
     });
   });
 });
