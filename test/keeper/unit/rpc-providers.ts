@@ -218,7 +218,10 @@ describe("Keeper RPC against hostile providers", function () {
       const client = new RpcClient([lagging.url, current.url]);
       expect(await client.blockNumber()).to.equal(8);
       expect((await client.getBlock(7)).number).to.equal(7);
-      expect(lagging.seen.filter((r) => r.method === "eth_getBlockByNumber"), "asked first").to.have.length(1);
+      expect(
+        lagging.seen.filter((r) => r.method === "eth_getBlockByNumber"),
+        "asked first",
+      ).to.have.length(1);
       expect(await client.findBlock(9), "a block that may not exist is null, not an error").to.equal(null);
 
       const alone = new RpcClient([lagging.url], { retries: 1 });
