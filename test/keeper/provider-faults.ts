@@ -139,9 +139,9 @@ describe("Keeper (process)", function () {
       // Every signed transaction reaches both endpoints: a copy refused for a rate limit is sent again in the
       // background after the pause, possibly after the transaction is final (the last one just was).
       const hashesAt = (proxy: typeof behind) => new Set(proxy.transactions.map((tx) => tx.hash));
-      const missing = () =>
-        scenario.signedByOperator().filter((tx) => !hashesAt(behind).has(tx.hash) || !hashesAt(current).has(tx.hash));
-      expect(scenario.signedByOperator().length).to.be.greaterThan(0);
+      const signed = scenario.signedByOperator.bind(scenario);
+      const missing = () => signed().filter((tx) => !hashesAt(behind).has(tx.hash) || !hashesAt(current).has(tx.hash));
+      expect(signed().length).to.be.greaterThan(0);
       for (const deadline = Date.now() + 10_000; missing().length > 0 && Date.now() < deadline;) {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
