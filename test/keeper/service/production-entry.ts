@@ -245,10 +245,11 @@ describe("Keeper (production entry)", function () {
         const charges = await scenario.waitForCharges(3, 60_000);
         const lastChargeBlock = Math.max(...charges.map((charge) => charge.blockNumber));
         await keeper.waitForMetric("keeper_synced_block", (block) => block >= lastChargeBlock, 60_000);
-        // Where the loop's time went, per phase (once it has scheduled, every phase has run).
-        await keeper.waitForMetric("keeper_loop_seconds_total", (seconds) => seconds > 0, 30_000, {
-          phase: "schedule",
-        });
+        // Where the loop's time went, per phase: every phase has run once a pass that scheduled has also ended with
+        // its checks (the last phase; reading between the two saw no "checks" yet).
+        for (const phase of ["schedule", "checks"]) {
+          await keeper.waitForMetric("keeper_loop_seconds_total", (seconds) => seconds > 0, 30_000, { phase });
+        }
         const phases = (await keeper.metrics()).filter((sample) => sample.name === "keeper_loop_seconds_total");
         expect(phases.map((sample) => sample.labels.phase).sort()).to.deep.equal([
           "checks",
